@@ -1,0 +1,218 @@
+"""Prepare a run's datalist: read a dataset, split it, synthesise scribbles, write ``datalist.json``.
+
+This is what the bundle's ``prepare`` id calls::
+
+    python -m monai.bundle run prepare --config_file bundles/scribble_cell_segmentation/configs/train.json \\
+        --dataset dsb_fluo --dataset_dir ../shared/data/dsb2018/stage1_train --output_dir OUT
+
+``OUT/datalist.json`` holds ``training`` / ``validation`` / ``test`` lists of items
+``{"id", "image", "scribble", "label"}`` (absolute paths; ``label`` only where a label map exists) and
+the parameters that produced it. Synthesised scribbles go to
+``OUT/scribbles/<dataset>_ratio<r>_seed<s>_<format>/<id>.png``; they are written once and reused by
+later calls with the same dataset, ratio, seed and format, so a run is reproducible from its datalist.
+
+Scribbles with no foreground or no background pixel are **skipped with a warning** and listed under
+``"skipped"`` in the datalist (with the reason), never silently used or silently dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from monai_scribble.data.image_io import DataError, atomic_write, read_instance_label
+from monai_scribble.data.records import Sample
+from monai_scribble.data.scribbles import (
+    ScribbleFormat,
+    image_rng,
+    read_scribble,
+    scribble_class_counts,
+    synthesize_scribble,
+    write_scribble,
+)
+from monai_scribble.data.splits import split_ids
+
+__all__ = ["DATASETS", "DSB_MODALITIES", "prepare_datalist", "load_split_samples", "synthesize_scribbles"]
+
+logger = logging.getLogger(__name__)
+
+DSB_MODALITIES: dict[str, str] = {"dsb_fluo": "fluorescence", "dsb_bf": "brightfield", "dsb_histo": "histology"}
+DATASETS: tuple[str, ...] = ("synthetic", "dsb_fluo", "dsb_bf", "dsb_histo", "monuseg", "folder")
+SPLIT_KEYS: tuple[str, str, str] = ("training", "validation", "test")
+SCRIBBLE_CACHE_VERSION = 1
+
+
+def load_split_samples(
+    dataset: str,
+    dataset_dir: str | os.PathLike | None,
+    output_dir: str | os.PathLike,
+    fold: int = 0,
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+    num_synthetic: int = 24,
+) -> dict[str, list[Sample]]:
+    """Read ``dataset`` and split it into ``training`` / ``validation`` / ``test`` samples.
+
+    Args:
+        dataset: one of :data:`DATASETS`.
+        dataset_dir: the dataset folder (DSB: ``stage1_train``; MoNuSeg: the folder holding ``train/``
+            and ``test/``; folder: the folder holding ``images/``...). Ignored for ``synthetic``.
+        output_dir: run folder; synthetic images are generated into ``<output_dir>/synthetic``.
+        fold: validation fold (DSB, synthetic, folder: 0-3 with fold 4 the test set; MoNuSeg: 0-4).
+        seed: seed of the splits (and of the synthetic images).
+        cache_dir: cache root for converted label maps.
+        num_synthetic: number of synthetic images.
+    """
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset '{dataset}'; choose one of {', '.join(DATASETS)}")
+    if dataset != "synthetic" and not dataset_dir:
+        raise ValueError(f"dataset '{dataset}' needs --dataset_dir")
+
+    def by_split(samples: Sequence[Sample], test_fold: int | None) -> dict[str, list[Sample]]:
+        index = {s.id: s for s in samples}
+        ids = split_ids(list(index), fold=fold, seed=seed, test_fold=test_fold)
+        return {key: [index[i] for i in ids[key]] for key in SPLIT_KEYS}
+
+    if dataset == "synthetic":
+        from monai_scribble.data.synthetic import write_synthetic_dataset
+
+        samples = write_synthetic_dataset(Path(output_dir) / "synthetic", num_images=num_synthetic, seed=seed)
+        return by_split(samples, test_fold=4)
+    if dataset in DSB_MODALITIES:
+        from monai_scribble.data.dsb2018 import read_dsb2018
+        from monai_scribble.data.splits import cluster_modalities
+
+        infos = read_dsb2018(dataset_dir, cache_dir=cache_dir, progress=True)
+        modalities = cluster_modalities(np.array([info.mean_hsv for info in infos]), seed=seed)
+        wanted = DSB_MODALITIES[dataset]
+        return by_split([i.sample for i, m in zip(infos, modalities) if m == wanted], test_fold=4)
+    if dataset == "monuseg":
+        from monai_scribble.data.monuseg import read_monuseg
+
+        split = by_split(read_monuseg(dataset_dir, "train", cache_dir=cache_dir), test_fold=None)
+        split["test"] = read_monuseg(dataset_dir, "test", cache_dir=cache_dir)
+        return split
+    from monai_scribble.data.folder import read_folder
+
+    samples = read_folder(dataset_dir)
+    return by_split(samples, test_fold=4 if all(s.label for s in samples) else None)
+
+
+def synthesize_scribbles(
+    samples: Sequence[Sample],
+    scribble_dir: str | os.PathLike,
+    ratio: float,
+    seed: int,
+    scribble_format: ScribbleFormat | str = ScribbleFormat.S2L,
+    progress: bool = False,
+) -> dict[str, Path]:
+    """Write one synthesised scribble per sample (from its label map) unless it already exists.
+
+    The scribble of image ``id`` depends only on its label map, ``ratio``, ``seed`` and ``id``
+    (see :func:`~monai_scribble.data.scribbles.image_rng`), so reruns are byte-identical.
+    A ``manifest.json`` records the parameters; a folder made with other parameters is an error.
+
+    Returns:
+        ``{id: scribble path}``.
+    """
+    scribble_format = ScribbleFormat(scribble_format)
+    folder = Path(scribble_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest_path = folder / "manifest.json"
+    manifest = {"version": SCRIBBLE_CACHE_VERSION, "ratio": ratio, "seed": seed, "format": scribble_format.value}
+    if manifest_path.is_file():
+        existing = json.loads(manifest_path.read_text())
+        if existing != manifest:
+            raise DataError(manifest_path, f"scribbles here were made with {existing}, not {manifest}; use another output_dir")
+    else:
+        atomic_write(manifest_path, lambda tmp: Path(tmp).write_text(json.dumps(manifest, indent=1)))
+    paths: dict[str, Path] = {}
+    todo = [s for s in samples if not (folder / f"{s.id}.png").is_file()]
+    iterator = todo
+    if progress and todo:
+        from tqdm import tqdm
+
+        iterator = tqdm(todo, desc="scribbles", unit="image", disable=None)  # silent when not a terminal
+    for sample in iterator:
+        if sample.label is None:
+            raise DataError(sample.image, "no scribble and no label map to synthesise one from")
+        scribble = synthesize_scribble(read_instance_label(sample.label), ratio=ratio, rng=image_rng(seed, sample.id))
+        write_scribble(folder / f"{sample.id}.png", scribble, scribble_format)
+    for sample in samples:
+        paths[sample.id] = folder / f"{sample.id}.png"
+    return paths
+
+
+def prepare_datalist(
+    dataset: str = "synthetic",
+    dataset_dir: str | os.PathLike | None = None,
+    output_dir: str | os.PathLike = "output",
+    fold: int = 0,
+    seed: int = 0,
+    scribble_ratio: float = 0.3,
+    scribble_format: ScribbleFormat | str = ScribbleFormat.S2L,
+    cache_dir: str | os.PathLike | None = None,
+    num_synthetic: int = 24,
+) -> Path:
+    """Read, split, synthesise scribbles and write ``<output_dir>/datalist.json``.
+
+    Scribbles given by the dataset (folder datasets) are read in ``scribble_format`` and checked;
+    missing ones are synthesised from label maps at ``scribble_ratio`` with ``seed``.
+
+    Returns:
+        The path of the written datalist.
+
+    Raises:
+        ValueError: unknown dataset, bad fold or ratio.
+        DataError: unreadable or invalid data (the message names the file).
+    """
+    scribble_format = ScribbleFormat(scribble_format)
+    if not 0.0 < float(scribble_ratio) <= 1.0:
+        raise ValueError(f"scribble_ratio must be in (0, 1], got {scribble_ratio}")
+    output = Path(output_dir).resolve()
+    split = load_split_samples(dataset, dataset_dir, output, fold=fold, seed=seed, cache_dir=cache_dir, num_synthetic=num_synthetic)
+    all_samples = [s for key in SPLIT_KEYS for s in split[key]]
+    if not all_samples:
+        raise DataError(dataset_dir or output, f"dataset '{dataset}' has no images")
+
+    ratio_tag = f"{float(scribble_ratio):g}"
+    scribble_dir = output / "scribbles" / f"{dataset}_ratio{ratio_tag}_seed{seed}_{scribble_format.value}"
+    synthesized = synthesize_scribbles(
+        [s for s in all_samples if s.scribble is None], scribble_dir, float(scribble_ratio), seed, scribble_format, progress=True
+    )
+
+    datalist: dict = {
+        "dataset": dataset,
+        "dataset_dir": str(Path(dataset_dir).resolve()) if dataset_dir else None,
+        "fold": fold,
+        "seed": seed,
+        "scribble_ratio": float(scribble_ratio),
+        "scribble_format": scribble_format.value,
+        "skipped": [],
+    }
+    for key in SPLIT_KEYS:
+        items = []
+        for sample in split[key]:
+            scribble_path = Path(sample.scribble) if sample.scribble else synthesized[sample.id]
+            scribble = read_scribble(scribble_path, scribble_format)
+            num_bg, num_fg = scribble_class_counts(scribble)
+            if num_fg == 0 or num_bg == 0:
+                reason = f"scribble has no {'foreground' if num_fg == 0 else 'background'} pixel"
+                logger.warning("skipping %s (%s): %s", sample.id, scribble_path, reason)
+                datalist["skipped"].append({"id": sample.id, "split": key, "scribble": str(scribble_path), "reason": reason})
+                continue
+            item = {"id": sample.id, "image": str(Path(sample.image).resolve()), "scribble": str(scribble_path.resolve())}
+            if sample.label:
+                item["label"] = str(Path(sample.label).resolve())
+            items.append(item)
+        datalist[key] = items
+    path = output / "datalist.json"
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(datalist, indent=1)))
+    counts = {key: len(datalist[key]) for key in SPLIT_KEYS}
+    logger.info("wrote %s: %s, %d skipped", path, counts, len(datalist["skipped"]))
+    return path

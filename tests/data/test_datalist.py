@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from monai_scribble.data.datalist import DATASETS, prepare_datalist
+from monai_scribble.data.image_io import DataError
+from monai_scribble.data.scribbles import read_scribble, scribble_class_counts
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TRAIN_CONFIG = REPO_ROOT / "bundles" / "scribble_cell_segmentation" / "configs" / "train.json"
+SPLITS = ("training", "validation", "test")
+
+
+def load(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def scribble_bytes(datalist: dict) -> dict[str, bytes]:
+    return {item["id"]: Path(item["scribble"]).read_bytes() for key in SPLITS for item in datalist[key]}
+
+
+def assert_valid_scribbles(datalist: dict) -> None:
+    for key in SPLITS:
+        for item in datalist[key]:
+            scribble = read_scribble(item["scribble"], datalist["scribble_format"])
+            assert set(np.unique(scribble)) <= {0, 1, 250}
+            num_bg, num_fg = scribble_class_counts(scribble)
+            assert num_bg > 0 and num_fg > 0, item["id"]
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synthetic_run")
+    return out, load(prepare_datalist("synthetic", output_dir=out, num_synthetic=10, seed=0))
+
+
+def test_synthetic_datalist_layout(synthetic_run):
+    out, datalist = synthetic_run
+    assert [len(datalist[k]) for k in SPLITS] == [6, 2, 2]
+    assert datalist["scribble_format"] == "s2l" and datalist["skipped"] == []
+    ids = [item["id"] for k in SPLITS for item in datalist[k]]
+    assert len(set(ids)) == 10
+    for item in datalist["training"]:
+        assert set(item) == {"id", "image", "scribble", "label"}
+        assert all(Path(item[k]).is_file() and Path(item[k]).is_absolute() for k in ("image", "scribble", "label"))
+        assert Path(item["scribble"]).parent.name == "synthetic_ratio0.3_seed0_s2l"
+    assert_valid_scribbles(datalist)
+
+
+def test_rerun_reuses_files_and_same_seed_is_byte_identical(synthetic_run, tmp_path):
+    out, datalist = synthetic_run
+    first = Path(datalist["training"][0]["scribble"])
+    mtime = first.stat().st_mtime_ns
+    assert load(prepare_datalist("synthetic", output_dir=out, num_synthetic=10, seed=0)) == datalist
+    assert first.stat().st_mtime_ns == mtime
+
+    other = load(prepare_datalist("synthetic", output_dir=tmp_path / "again", num_synthetic=10, seed=0))
+    assert [[i["id"] for i in other[k]] for k in SPLITS] == [[i["id"] for i in datalist[k]] for k in SPLITS]
+    assert scribble_bytes(other) == scribble_bytes(datalist)
+
+
+def test_different_seed_changes_split_and_scribbles(synthetic_run, tmp_path):
+    _, datalist = synthetic_run
+    other = load(prepare_datalist("synthetic", output_dir=tmp_path, num_synthetic=10, seed=1))
+    assert [[i["id"] for i in other[k]] for k in SPLITS] != [[i["id"] for i in datalist[k]] for k in SPLITS]
+    assert scribble_bytes(other) != scribble_bytes(datalist)
+
+
+def test_zero_unlabeled_format(tmp_path):
+    datalist = load(prepare_datalist("synthetic", output_dir=tmp_path, num_synthetic=5, scribble_format="zero_unlabeled"))
+    raw = np.array(Image.open(datalist["training"][0]["scribble"]))
+    assert set(np.unique(raw)) == {0, 1, 2}
+    assert_valid_scribbles(datalist)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"dataset": "dsb"}, ValueError, "unknown dataset 'dsb'; choose one of synthetic, dsb_fluo"),
+        ({"dataset": "dsb_fluo"}, ValueError, "needs --dataset_dir"),
+        ({"scribble_ratio": 0.0}, ValueError, "scribble_ratio must be in"),
+        ({"scribble_format": "napari"}, ValueError, "napari"),
+        ({"fold": 4}, ValueError, "fold 4 is the test fold"),
+        ({"dataset": "dsb_bf", "dataset_dir": "/nonexistent/stage1_train"}, DataError, "/nonexistent/stage1_train"),
+        ({"dataset": "monuseg", "dataset_dir": "/nonexistent/monuseg"}, DataError, "/nonexistent/monuseg"),
+    ],
+)
+def test_bad_arguments(tmp_path, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        prepare_datalist(output_dir=tmp_path, num_synthetic=5, **kwargs)
+    assert not (tmp_path / "datalist.json").exists()
+
+
+def make_folder_dataset(root: Path, scribbles: dict[str, np.ndarray]) -> None:
+    for sub in ("images", "scribbles"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for stem, scribble in scribbles.items():
+        Image.fromarray(np.full((16, 16, 3), 100, np.uint8)).save(root / "images" / f"{stem}.png")
+        Image.fromarray(scribble).save(root / "scribbles" / f"{stem}.png")
+
+
+def test_folder_dataset_skips_one_class_scribbles(tmp_path):
+    good = np.zeros((16, 16), np.uint8)  # zero-unlabeled: 0 unlabeled, 1 bg, 2 fg
+    good[2, 2:6], good[8, 2:6] = 1, 2
+    only_bg = np.zeros((16, 16), np.uint8)
+    only_bg[3, 3] = 1
+    make_folder_dataset(tmp_path / "data", {f"ok{i}": good for i in range(5)} | {"bgonly": only_bg})
+    datalist = load(prepare_datalist("folder", tmp_path / "data", tmp_path / "out", scribble_format="zero_unlabeled"))
+    assert datalist["skipped"] == [
+        {"id": "bgonly", "split": datalist["skipped"][0]["split"], "scribble": str((tmp_path / "data/scribbles/bgonly.png").resolve()),
+         "reason": "scribble has no foreground pixel"}
+    ]
+    # no labels -> no test split; the user's scribble files are used in place
+    assert datalist["test"] == [] and len(datalist["training"]) + len(datalist["validation"]) == 5
+    assert all("label" not in item and "/data/scribbles/" in item["scribble"] for item in datalist["training"])
+
+
+def test_folder_dataset_wrong_format_names_file(tmp_path):
+    s2l = np.full((16, 16), 250, np.uint8)
+    s2l[1, 1], s2l[5, 5] = 0, 1
+    make_folder_dataset(tmp_path / "data", {f"im{i}": s2l for i in range(5)})
+    with pytest.raises(DataError, match=r"im\d\.png: unknown scribble values \[250\] for format 'zero_unlabeled'"):
+        prepare_datalist("folder", tmp_path / "data", tmp_path / "out", scribble_format="zero_unlabeled")
+    assert not (tmp_path / "out" / "datalist.json").exists()
+
+
+def run_bundle(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "monai.bundle", "run", "prepare", "--config_file", str(TRAIN_CONFIG), *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def test_bundle_prepare_command(tmp_path):
+    result = run_bundle("--output_dir", str(tmp_path), "--num_synthetic_images", "5", "--seed", "3")
+    assert result.returncode == 0, result.stderr[-2000:]
+    datalist = load(tmp_path / "datalist.json")
+    assert datalist["dataset"] == "synthetic" and datalist["seed"] == 3
+    assert sum(len(datalist[k]) for k in SPLITS) == 5
+
+
+def test_bundle_prepare_unknown_dataset(tmp_path):
+    result = run_bundle("--dataset", "cells", "--output_dir", str(tmp_path))
+    assert result.returncode != 0
+    assert "unknown dataset 'cells'" in result.stderr
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize("dataset, counts", [("dsb_bf", (9, 4, 3)), ("dsb_fluo", (327, 110, 109)), ("dsb_histo", (65, 22, 21))])
+def test_real_dsb_datalists(dsb_stage_dir, tmp_path, dataset, counts):
+    datalist = load(prepare_datalist(dataset, dsb_stage_dir, tmp_path, seed=0))
+    assert tuple(len(datalist[k]) for k in SPLITS) == counts
+    assert datalist["skipped"] == []
+    assert_valid_scribbles(datalist)
+    if dataset == "dsb_bf":  # same seed -> byte-identical; other seed -> other split and scribbles
+        again = load(prepare_datalist(dataset, dsb_stage_dir, tmp_path / "again", seed=0))
+        assert scribble_bytes(again) == scribble_bytes(datalist)
+        other = load(prepare_datalist(dataset, dsb_stage_dir, tmp_path / "other", seed=1))
+        assert [i["id"] for i in other["test"]] != [i["id"] for i in datalist["test"]]
+        assert scribble_bytes(other) != scribble_bytes(datalist)
+
+
+@pytest.mark.real_data
+def test_real_monuseg_datalist(monuseg_root, tmp_path):
+    datalist = load(prepare_datalist("monuseg", monuseg_root, tmp_path, fold=1, seed=0))
+    assert tuple(len(datalist[k]) for k in SPLITS) == (24, 6, 14)
+    assert_valid_scribbles(datalist)
+    other = load(prepare_datalist("monuseg", monuseg_root, tmp_path / "other", fold=1, seed=5))
+    assert [i["id"] for i in other["validation"]] != [i["id"] for i in datalist["validation"]]
+    assert [i["id"] for i in other["test"]] == [i["id"] for i in datalist["test"]]  # fixed official test set
