@@ -21,6 +21,8 @@ import json
 import logging
 import os
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,18 +71,25 @@ def merge_instance_masks(masks: Iterable[np.ndarray], shape: tuple[int, int]) ->
         ``(instance_map, overlap_pixels)``: int32 ``(H, W)`` map with ids ``1..N`` (0 background), and
         the number of pixels covered by two or more masks.
     """
-    instance_map = np.zeros(shape, dtype=np.int32)
-    owner_area = np.full(shape, np.iinfo(np.int64).max, dtype=np.int64)
-    coverage = np.zeros(shape, dtype=np.int32)
+    # sparse: only the pixels of each mask are touched, then overlaps are resolved in one sort
+    pixels, areas, ids = [], [], []
     for index, mask in enumerate(masks):
-        inside = np.asarray(mask) > 0
-        area = int(inside.sum())
-        coverage += inside
-        # strictly smaller area wins; equal area keeps the earlier mask (sorted file order)
-        take = inside & (area < owner_area)
-        instance_map[take] = index + 1
-        owner_area[take] = area
-    return instance_map, int((coverage > 1).sum())
+        flat = np.flatnonzero(np.asarray(mask).ravel() != 0)  # nonzero on bool is ~20x faster than on uint8
+        pixels.append(flat)
+        areas.append(np.full(flat.size, flat.size, dtype=np.int64))
+        ids.append(np.full(flat.size, index + 1, dtype=np.int32))
+    instance_map = np.zeros(int(np.prod(shape)), dtype=np.int32)
+    if not pixels:
+        return instance_map.reshape(shape), 0
+    pixel, area, ident = np.concatenate(pixels), np.concatenate(areas), np.concatenate(ids)
+    # per pixel: smallest area first, then lowest id (sorted file order); the first claim wins
+    order = np.lexsort((ident, area, pixel))
+    pixel, ident = pixel[order], ident[order]
+    first = np.ones(pixel.size, dtype=bool)
+    first[1:] = pixel[1:] != pixel[:-1]
+    instance_map[pixel[first]] = ident[first]
+    overlap = int(np.unique(pixel[~first]).size)  # pixels claimed more than once
+    return instance_map.reshape(shape), overlap
 
 
 def _image_path(image_dir: Path) -> Path:
@@ -107,7 +116,8 @@ def _signature(image_path: Path, masks: list[Path]) -> dict:
     }
 
 
-def _convert(image_dir: Path, image_path: Path, masks: list[Path]) -> tuple[np.ndarray, dict]:
+def _convert_and_cache(image_id: str, image_path: Path, masks: list[Path], signature: dict, cache: Path) -> dict:
+    """Merge one image's masks, write the instance map and its sidecar (atomically); return the sidecar."""
     rgb = image_to_rgb_float(read_array(image_path), image_path)
     shape = rgb.shape[:2]
 
@@ -126,16 +136,26 @@ def _convert(image_dir: Path, image_path: Path, masks: list[Path]) -> tuple[np.n
         "num_masks": len(masks),
         "overlap_pixels": overlap,
         "mean_hsv": [float(v) for v in mean_hsv],
+        "signature": signature,
     }
     missing = len(masks) - (len(np.unique(instance_map)) - 1)
     if missing:
         # a mask fully covered by smaller ones, or an empty mask file: report, keep the others
         info["lost_masks"] = missing
-    return instance_map, info
+    write_png(cache / f"{image_id}.png", instance_map)
+    atomic_write(cache / f"{image_id}.json", lambda tmp: Path(tmp).write_text(json.dumps(info)))
+    return info
+
+
+def _convert_job(job: tuple[str, Path, list[Path], dict, Path]) -> dict:
+    return _convert_and_cache(*job)
 
 
 def read_dsb2018(
-    stage_dir: str | os.PathLike, cache_dir: str | os.PathLike | None = None, progress: bool = False
+    stage_dir: str | os.PathLike,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = False,
+    num_workers: int | None = None,
 ) -> list[DSBImageInfo]:
     """Read every image of a DSB 2018 ``stage1_train``-style folder, converting masks once.
 
@@ -144,6 +164,7 @@ def read_dsb2018(
         cache_dir: cache root (default ``$MONAI_SCRIBBLE_CACHE`` or ``~/.cache/monai_scribble``); the
             instance maps go to ``<cache_dir>/dsb2018/<name>-<hash>/<image_id>.png``.
         progress: show a tqdm progress bar while converting.
+        num_workers: processes used for the conversion (default: one per CPU core; 1 = no pool).
 
     Returns:
         One :class:`DSBImageInfo` per image, sorted by image id.
@@ -182,22 +203,24 @@ def read_dsb2018(
         todo.append((image_dir, image_path, masks, signature))
 
     if todo:
-        logger.info("converting %d of %d DSB images (masks -> instance maps) into %s", len(todo), len(image_dirs), cache)
-        iterator: Iterable = todo
-        if progress:
-            from tqdm import tqdm
+        workers = max(1, min(num_workers if num_workers is not None else (os.cpu_count() or 1), len(todo)))
+        logger.info("converting %d of %d DSB images (masks -> instance maps, %d processes) into %s", len(todo), len(image_dirs), workers, cache)
+        jobs = [(image_dir.name, image_path, masks, signature, cache) for image_dir, image_path, masks, signature in todo]
+        with ExitStack() as stack:
+            results: Iterable[dict] = map(_convert_job, jobs)
+            if workers > 1:
+                pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
+                results = pool.map(_convert_job, jobs, chunksize=4)
+            if progress:
+                from tqdm import tqdm
 
-            iterator = tqdm(todo, desc="DSB masks", unit="image", disable=None)  # silent when not a terminal
-        for image_dir, image_path, masks, signature in iterator:
-            instance_map, info = _convert(image_dir, image_path, masks)
-            label_path = write_png(cache / f"{image_dir.name}.png", instance_map)
-            info["signature"] = signature
-            atomic_write(cache / f"{image_dir.name}.json", lambda tmp, info=info: Path(tmp).write_text(json.dumps(info)))
-            if info["overlap_pixels"]:
-                logger.info("%s: %d pixels covered by several masks, given to the smallest", image_dir.name, info["overlap_pixels"])
-            if info.get("lost_masks"):
-                logger.warning("%s: %d mask(s) empty or fully covered by smaller masks", image_dir.name, info["lost_masks"])
-            infos[image_dir.name] = _info(image_dir.name, image_path, label_path, info)
+                results = tqdm(results, total=len(jobs), desc="DSB masks", unit="image", disable=None)  # silent when not a terminal
+            for (image_id, image_path, _, _, _), info in zip(jobs, results):
+                if info["overlap_pixels"]:
+                    logger.info("%s: %d pixels covered by several masks, given to the smallest", image_id, info["overlap_pixels"])
+                if info.get("lost_masks"):
+                    logger.warning("%s: %d mask(s) empty or fully covered by smaller masks", image_id, info["lost_masks"])
+                infos[image_id] = _info(image_id, image_path, cache / f"{image_id}.png", info)
     return [infos[d.name] for d in image_dirs]
 
 

@@ -42,6 +42,9 @@ class DataError(ValueError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def __reduce__(self):  # keep (path, problem) when raised in a worker process
+        return (type(self), (self.path, self.problem))
+
 
 def file_stem(path: str | os.PathLike) -> str:
     """File name without its image suffix (``a.nii.gz`` -> ``a``, ``b.png`` -> ``b``)."""
