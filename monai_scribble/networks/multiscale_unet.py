@@ -1,0 +1,119 @@
+"""FlexibleUNet (ResNet-34 encoder) that can also hand named decoder features to the trainer.
+
+Reference: Oh, Lee & Jeong, "Scribble-supervised cell segmentation using multiscale contrastive
+regularization", ISBI 2022 (method-spec §1.1). For a ``256 x 256`` input the decoder blocks give::
+
+    d1: 256 @ 16^2   (1/16)      d2: 128 @ 32^2  (1/8)      d3: 64 @ 64^2  (1/4)
+    d4:  32 @ 128^2  (1/2)       d5:  16 @ 256^2 (1/1)
+
+The contrastive regularization uses ``d5`` (δ=1 term) and ``d3`` (δ=4 term) by default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from monai.networks.nets import FlexibleUNet
+from monai.networks.nets.flexible_unet import SegmentationHead
+
+__all__ = ["DECODER_FEATURES", "MultiscaleUNet"]
+
+DECODER_FEATURES: dict[str, int] = {"d1": 0, "d2": 1, "d3": 2, "d4": 3, "d5": 4}
+"""Feature name -> index of the decoder block whose output it is."""
+
+DECODER_STRIDES: dict[str, int] = {"d1": 16, "d2": 8, "d3": 4, "d4": 2, "d5": 1}
+"""Feature name -> downsampling factor of that decoder block's output relative to the input."""
+
+
+class MultiscaleUNet(FlexibleUNet):
+    """``FlexibleUNet`` whose ``forward`` returns logits and ``forward_features`` also returns decoder features.
+
+    The plain ``forward`` makes the network deployable as an ordinary bundle ``network_def``; the trainer
+    calls :meth:`forward_features` to get the decoder blocks the contrastive loss needs.
+
+    Args:
+        in_channels: input channels (3 for RGB).
+        out_channels: output logits (2: background, nucleus).
+        backbone: FlexibleUNet backbone name.
+        decoder_channels: channels of the five decoder blocks.
+        pretrained: load backbone weights (not available offline for ResNets in 2-D; keep ``False``).
+        feature_names: decoder blocks returned by :meth:`forward_features`, from :data:`DECODER_FEATURES`.
+        head_kernel_size: kernel of the segmentation head (1 as in the paper's code; FlexibleUNet uses 3).
+        spatial_dims: 2.
+        kwargs: passed to :class:`monai.networks.nets.FlexibleUNet`.
+
+    Input sides must be multiples of 32 (the encoder downsamples five times); whole-image inference
+    pads images before calling the network.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 2,
+        backbone: str = "resnet34",
+        decoder_channels: Sequence[int] = (256, 128, 64, 32, 16),
+        pretrained: bool = False,
+        feature_names: Sequence[str] = ("d5", "d3"),
+        head_kernel_size: int = 1,
+        spatial_dims: int = 2,
+        **kwargs,
+    ) -> None:
+        super().__init__(
+            in_channels=in_channels,
+            out_channels=out_channels,
+            backbone=backbone,
+            pretrained=pretrained,
+            decoder_channels=tuple(decoder_channels),
+            spatial_dims=spatial_dims,
+            **kwargs,
+        )
+        if len(self.decoder.blocks) != len(DECODER_FEATURES):
+            raise ValueError(f"backbone '{backbone}' gives {len(self.decoder.blocks)} decoder blocks, expected 5")
+        unknown = [name for name in feature_names if name not in DECODER_FEATURES]
+        if unknown:
+            raise ValueError(f"unknown decoder features {unknown}; choose from {list(DECODER_FEATURES)}")
+        self.feature_names = tuple(feature_names)
+        self.feature_channels = {name: int(decoder_channels[i]) for name, i in DECODER_FEATURES.items()}
+        if head_kernel_size != 3:
+            self.segmentation_head = SegmentationHead(
+                spatial_dims=spatial_dims, in_channels=decoder_channels[-1], out_channels=out_channels, kernel_size=head_kernel_size
+            )
+
+    @staticmethod
+    def check_input(x: torch.Tensor) -> None:
+        """Raise ``ValueError`` unless ``x`` is ``(B, C, H, W)`` with ``H`` and ``W`` multiples of 32."""
+        if x.ndim != 4:
+            raise ValueError(f"expected a (B, C, H, W) input, got shape {tuple(x.shape)}")
+        if x.shape[-2] % 32 or x.shape[-1] % 32:
+            raise ValueError(
+                f"input spatial size {tuple(x.shape[-2:])} must be a multiple of 32 on each side; "
+                "pad the image (e.g. monai.transforms.DivisiblePad(k=32)) or use whole-image inference"
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, out_channels, H, W)`` for ``x`` of shape ``(B, in_channels, H, W)``."""
+        self.check_input(x)
+        return super().forward(x)
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Logits and the decoder features named in ``feature_names``.
+
+        Args:
+            x: ``(B, in_channels, H, W)``, ``H`` and ``W`` multiples of 32.
+
+        Returns:
+            ``(logits, features)``: logits ``(B, out_channels, H, W)`` and ``{name: (B, C_name, H/s, W/s)}``
+            with ``s`` the block's stride (:data:`DECODER_STRIDES`).
+        """
+        self.check_input(x)
+        encoded = self.encoder(x)
+        skips = encoded[:-1][::-1]
+        h = encoded[-1]
+        wanted = {DECODER_FEATURES[name]: name for name in self.feature_names}
+        features: dict[str, torch.Tensor] = {}
+        for index, block in enumerate(self.decoder.blocks):  # same wiring as monai's UNetDecoder.forward
+            h = block(h, skips[index] if index < self.skip_connect else None)
+            if index in wanted:
+                features[wanted[index]] = h
+        return self.segmentation_head(h), features
