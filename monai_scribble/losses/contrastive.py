@@ -389,18 +389,24 @@ class MultiscaleContrastiveLoss(_Loss):
             raise ValueError(f"{term.name}: delta={term.delta} must be a multiple of the feature stride {stride}")
         if height % term.delta or width % term.delta:
             raise ValueError(f"{term.name}: crop {(height, width)} must be divisible by delta={term.delta}")
-        projected = self.heads[term.name](feature)
-        if term.delta > stride:
-            projected = F.avg_pool2d(projected, term.delta // stride)
+        head = self.heads[term.name]
         blocks = block_labels(labels, term.delta, term.nu1, term.nu2, term.min_valid)
         idx0, idx1 = balanced_sample(blocks, term.max_samples, self._generator(blocks.device))
         if idx0.numel() < 2:
-            logger.debug("%s: %d background / %d foreground blocks available, need 2 of each: term is 0", term.name,
-                         int((blocks == BACKGROUND).sum()), int((blocks == FOREGROUND).sum()))
-            return projected.sum() * 0.0
-        # (B, C', h, w) -> (B*h*w, C') rows in the flat order of `blocks`
-        rows = projected.permute(0, 2, 3, 1).reshape(-1, projected.shape[1])
-        return pairwise_bce_loss(rows[idx0], rows[idx1], term.temperature, self.chunk, self.use_compile)
+            if logger.isEnabledFor(logging.DEBUG):
+                counts = int((blocks == BACKGROUND).sum()), int((blocks == FOREGROUND).sum())
+                logger.debug("%s: %d background / %d foreground blocks, need 2 of each: term is 0", term.name, *counts)
+            return (feature.sum() + sum(p.sum() for p in head.parameters())) * 0.0
+        if term.delta == stride:
+            # one embedding per feature pixel: evaluate the head's last layers at the samples only
+            rows = head.forward_at(feature, torch.cat([idx0, idx1]))
+            z0, z1 = rows[: idx0.numel()], rows[idx0.numel() :]
+        else:
+            # blocks span several feature pixels: project everything, then average each block
+            projected = F.avg_pool2d(head(feature), term.delta // stride)
+            rows = projected.permute(0, 2, 3, 1).reshape(-1, projected.shape[1])  # flat order of `blocks`
+            z0, z1 = rows[idx0], rows[idx1]
+        return pairwise_bce_loss(z0, z1, term.temperature, self.chunk, self.use_compile)
 
     def forward_terms(self, features: Mapping[str, torch.Tensor], labels: torch.Tensor) -> dict[str, torch.Tensor]:
         """Unweighted loss of every term, keyed by :attr:`ContrastiveTerm.name` (for logging each term)."""

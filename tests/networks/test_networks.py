@@ -72,3 +72,27 @@ def test_projection_head_errors():
         ProjectionHead(16, 16, 32)(torch.randn(2, 8, 4, 4))
     with pytest.raises(ValueError, match="hidden_channels must be >= 1"):
         ProjectionHead(16, 0, 32)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", [(2, 16, 32, 32), (3, 64, 8, 12)])
+def test_projection_head_forward_at_equals_full_head(training, shape):
+    torch.manual_seed(0)
+    full, sparse = ProjectionHead(shape[1], 16, 32), ProjectionHead(shape[1], 16, 32)
+    sparse.load_state_dict(full.state_dict())
+    full.train(training)
+    sparse.train(training)
+    x = torch.randn(*shape) * 3 + 1
+    x_full, x_sparse = x.clone().requires_grad_(), x.clone().requires_grad_()
+    index = torch.randperm(shape[0] * shape[2] * shape[3], generator=torch.Generator().manual_seed(1))[:50]
+    expected = full(x_full).permute(0, 2, 3, 1).reshape(-1, 32)[index]
+    actual = sparse.forward_at(x_sparse, index)
+    torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5)
+    weights = torch.randn_like(expected)
+    (expected * weights).sum().backward()
+    (actual * weights).sum().backward()
+    torch.testing.assert_close(x_sparse.grad, x_full.grad, rtol=1e-4, atol=1e-5)
+    for (name, p), q in zip(full.named_parameters(), sparse.parameters()):
+        torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-4, msg=name)
+    for (name, b), c in zip(full.named_buffers(), sparse.buffers()):  # running statistics updated alike
+        torch.testing.assert_close(c, b, rtol=1e-5, atol=1e-6, msg=name)

@@ -1,0 +1,197 @@
+"""Time a supervised training step against a main-stage step (scribble CE + pseudo CE + both contrastive terms).
+
+Usage::
+
+    python benchmarks/bench_step.py [--batch 8] [--size 256] [--rounds 5] [--threads 0]
+
+Batch 8 of 256x256 synthetic nuclei (monai_scribble.data.synthetic), MultiscaleUNet (FlexibleUNet
+ResNet-34), RAdam. The two steps are measured alternately in one process, in fp32 and in
+bf16 autocast + channels_last; medians are reported. Then the contrastive loss alone (one term at
+6000 samples per class, forward + backward) is timed, and its peak memory is measured in a fresh
+child process (``ru_maxrss`` growth, eager kernel), next to the direct implementation (three ``n x n``
+blocks with autograd) for comparison. The last line printed is one JSON object with at least
+``supervised_step_s``, ``main_step_s``, ``ratio`` (main / supervised, bf16 + channels_last) and
+``ratio_fp32``. On CPUs without native bf16 (no AVX-512-BF16/AMX; ``cpu_native_bf16`` false in
+the output) bf16 convolutions fall back to a slow reference kernel, so the bf16 figures are measured
+with a single round and the fp32 ratio is the meaningful one there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing as mp
+import resource
+import statistics
+import time
+
+import fire
+import numpy as np
+import torch
+
+from monai_scribble.constants import IGNORE
+from monai_scribble.data.scribbles import image_rng, synthesize_scribble
+from monai_scribble.data.synthetic import generate_dataset
+from monai_scribble.losses import MultiscaleContrastiveLoss, PartialCrossEntropyLoss, contrastive_labels
+from monai_scribble.losses.contrastive import balanced_sample, block_labels, pairwise_bce_loss
+from monai_scribble.networks import MultiscaleUNet
+
+
+def make_batch(batch: int, size: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Images, full masks, scribbles and pseudo-labels (full mask with a 2-px unconfident band at edges)."""
+    images, masks, scribbles = [], [], []
+    for image_id, image, label in generate_dataset(batch, seed=seed, shape=(size, size)):
+        images.append(torch.from_numpy(image).permute(2, 0, 1).float() / 255.0)
+        masks.append(torch.from_numpy((label > 0).astype(np.int64)))
+        scribbles.append(torch.from_numpy(synthesize_scribble(label, 0.3, image_rng(seed, image_id)).astype(np.int64)))
+    mask = torch.stack(masks)
+    edge = torch.nn.functional.max_pool2d(mask[:, None].float(), 5, 1, 2)[:, 0] != -torch.nn.functional.max_pool2d(
+        -mask[:, None].float(), 5, 1, 2
+    )[:, 0]
+    pseudo = torch.where(edge, torch.full_like(mask, IGNORE), mask)
+    return {"image": torch.stack(images), "mask": mask, "scribble": torch.stack(scribbles), "pseudo": pseudo}
+
+
+def build(channels_last: bool) -> tuple[MultiscaleUNet, MultiscaleContrastiveLoss, torch.optim.Optimizer]:
+    torch.manual_seed(0)
+    network = MultiscaleUNet()
+    contrastive = MultiscaleContrastiveLoss(seed=0)
+    if channels_last:
+        network = network.to(memory_format=torch.channels_last)
+        contrastive = contrastive.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.RAdam(list(network.parameters()) + list(contrastive.parameters()), lr=3e-4)
+    return network, contrastive, optimizer
+
+
+def step_fns(batch: dict[str, torch.Tensor], bf16: bool):
+    network, contrastive, optimizer = build(channels_last=bf16)
+    ce = PartialCrossEntropyLoss()
+    images = batch["image"].contiguous(memory_format=torch.channels_last) if bf16 else batch["image"]
+    labels = contrastive_labels(batch["pseudo"], batch["scribble"])
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+
+    def supervised() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with autocast():
+            loss = ce(network(images), batch["mask"])
+        loss.backward()
+        optimizer.step()
+
+    def main_stage() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with autocast():
+            logits, features = network.forward_features(images)
+            loss = ce(logits, batch["scribble"]) + 0.5 * ce(logits, batch["pseudo"]) + contrastive(features, labels)
+        loss.backward()
+        optimizer.step()
+
+    return supervised, main_stage
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def compare(batch: dict[str, torch.Tensor], bf16: bool, rounds: int) -> tuple[float, float]:
+    supervised, main_stage = step_fns(batch, bf16)
+    for _ in range(2 if rounds > 1 else 1):  # warm-up (and torch.compile of the contrastive kernel)
+        supervised()
+        main_stage()
+    sup, main = [], []
+    for _ in range(rounds):
+        sup.append(timed(supervised))
+        main.append(timed(main_stage))
+    return statistics.median(sup), statistics.median(main)
+
+
+def contrastive_alone(num: int, tau: float = 0.1, dims: int = 32) -> float:
+    generator = torch.Generator().manual_seed(0)
+    z0 = torch.randn(num, dims, generator=generator, requires_grad=True)
+    z1 = torch.randn(num, dims, generator=generator, requires_grad=True)
+    pairwise_bce_loss(z0, z1, tau).backward()  # warm-up / compile
+    times = []
+    for _ in range(3):
+        times.append(timed(lambda: pairwise_bce_loss(z0, z1, tau).backward()))
+    return statistics.median(times)
+
+
+def naive_pairwise(z0: torch.Tensor, z1: torch.Tensor, tau: float) -> torch.Tensor:
+    """The direct implementation (three n x n blocks, autograd through elementwise BCE), for comparison."""
+    u0, u1 = torch.nn.functional.normalize(z0, dim=1), torch.nn.functional.normalize(z1, dim=1)
+    off0 = ~torch.eye(len(u0), dtype=torch.bool)
+    off1 = ~torch.eye(len(u1), dtype=torch.bool)
+    s00, s11, s01 = (u0 @ u0.T / tau)[off0], (u1 @ u1.T / tau)[off1], u0 @ u1.T / tau
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    return bce(s00, torch.ones_like(s00)) + bce(s11, torch.ones_like(s11)) + bce(s01, torch.zeros_like(s01))
+
+
+def _peak_child(num: int, naive: bool, queue) -> None:
+    generator = torch.Generator().manual_seed(0)
+    z0 = torch.randn(num, 32, generator=generator, requires_grad=True)
+    z1 = torch.randn(num, 32, generator=generator, requires_grad=True)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    if naive:
+        naive_pairwise(z0, z1, 0.1).backward()
+    else:  # eager kernel: a fresh process cannot compile without the compiler's own memory showing up
+        pairwise_bce_loss(z0, z1, 0.1, use_compile=False).backward()
+    seconds = time.perf_counter() - start
+    queue.put(((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024.0, seconds))
+
+
+def in_child(num: int, naive: bool) -> tuple[float, float]:
+    """(peak memory growth in MB, seconds) of one forward+backward in a fresh process."""
+    context = mp.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=_peak_child, args=(num, naive, queue))
+    child.start()
+    result = queue.get(timeout=600)
+    child.join()
+    return result
+
+
+def main(batch: int = 8, size: int = 256, rounds: int = 5, threads: int = 0, samples: int = 6000, bf16_rounds: int = 0) -> dict:
+    """``bf16_rounds``: rounds for bf16 (0: ``rounds``, or 1 on CPUs without native bf16, where oneDNN
+    falls back to a ~10x slower reference convolution and the comparison only needs one sample)."""
+    if threads:
+        torch.set_num_threads(threads)
+    native_bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    data = make_batch(batch, size)
+    labels = contrastive_labels(data["pseudo"], data["scribble"])
+    available = {}
+    for delta in (1, 4):
+        blocks = block_labels(labels, delta)
+        idx0, _ = balanced_sample(blocks, samples)
+        available[f"samples_per_class_delta{delta}"] = int(idx0.numel())
+    peak_mb, _ = in_child(samples, naive=False)
+    naive_peak_mb, naive_s = in_child(samples, naive=True)
+    sup_fp32, main_fp32 = compare(data, bf16=False, rounds=rounds)
+    sup_bf16, main_bf16 = compare(data, bf16=True, rounds=bf16_rounds or (rounds if native_bf16 else 1))
+    result = {
+        "benchmark": "bench_step",
+        "batch": batch,
+        "size": size,
+        "threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_native_bf16": native_bf16,
+        **available,
+        "supervised_step_s": round(sup_bf16, 4),
+        "main_step_s": round(main_bf16, 4),
+        "ratio": round(main_bf16 / sup_bf16, 3),
+        "supervised_step_fp32_s": round(sup_fp32, 4),
+        "main_step_fp32_s": round(main_fp32, 4),
+        "ratio_fp32": round(main_fp32 / sup_fp32, 3),
+        "contrastive_term_fwd_bwd_s": round(contrastive_alone(samples), 4),
+        "contrastive_term_peak_mb": round(peak_mb, 1),
+        "naive_contrastive_term_fwd_bwd_s": round(naive_s, 3),
+        "naive_contrastive_term_peak_mb": round(naive_peak_mb, 1),
+        "samples_per_class": samples,
+    }
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    fire.Fire(main, serialize=lambda _: None)
