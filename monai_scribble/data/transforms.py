@@ -51,6 +51,7 @@ from monai_scribble.constants import BACKGROUND, FOREGROUND, IGNORE
 from monai_scribble.data.image_io import DataError, image_to_rgb_float, read_image, read_instance_label
 
 __all__ = [
+    "LabelAsScribbled",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "LoadScribbleSampled",
@@ -644,7 +645,8 @@ def train_transforms(
         transforms.append(_normalize(image_key))
     if label_key is not None:
         transforms.append(CastToTyped(label_key, dtype=torch.int32, allow_missing_keys=True))
-    transforms.append(EnsureTyped(spatial, allow_missing_keys=True))
+    # training batches need no metadata, and per-sample random-transform records differ between samples
+    transforms.append(EnsureTyped(spatial, track_meta=False, allow_missing_keys=True))
     return Compose(transforms)
 
 
@@ -677,3 +679,24 @@ def eval_transforms(
         transforms.append(_normalize(image_key))
     transforms.append(EnsureTyped(loaded, allow_missing_keys=True))
     return Compose(transforms)
+
+
+class LabelAsScribbled(MapTransform):
+    """Fully supervised baseline: replace the scribble with the full mask (``label > 0`` as 0/1).
+
+    Apply after loading and before the spatial transforms, so padding and out-of-image pixels still
+    become unlabeled (250) like for scribbles.
+    """
+
+    def __init__(self, label_key: str = "label", scribble_key: str = "scribble") -> None:
+        super().__init__(keys=[label_key])
+        self.label_key = label_key
+        self.scribble_key = scribble_key
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        if self.label_key not in d or d[self.label_key] is None:
+            raise DataError(str(d.get("image", "<sample>")), "method 'supervised' needs a label map for every training image")
+        label = d[self.label_key]
+        d[self.scribble_key] = (label > 0).to(torch.uint8) if isinstance(label, torch.Tensor) else (np.asarray(label) > 0).astype(np.uint8)
+        return d

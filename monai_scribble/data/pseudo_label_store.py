@@ -1,0 +1,196 @@
+"""On-disk store of the per-image EMA foreground probabilities (Scribble2Label's E, method-spec §1.3).
+
+One float16 ``.npy`` map per training image, memory-mapped, under ``<root>/<generation>/<id>.npy``.
+Every EMA refresh writes a complete new *generation* next to the current one and then switches
+``<root>/current.json`` atomically, so:
+
+- data-loader workers (other processes) always read a complete, fresh generation;
+- a run killed during a refresh still has the old generation intact;
+- a resumed run goes back to the generation recorded in its checkpoint (the previous generation is
+  kept until a newer checkpoint no longer needs it, see :meth:`PseudoLabelStore.prune`).
+
+Maps start at zeros (as in the authors' code); ``E <- m * p + (1 - m) * E``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+from monai.transforms import MapTransform
+
+from monai_scribble.constants import IGNORE
+from monai_scribble.data.image_io import atomic_write
+
+__all__ = ["LoadPseudoLabelMapd", "PseudoLabelStore", "store_for_items", "threshold_pseudo_labels"]
+
+
+class PseudoLabelStore:
+    """EMA maps of the training images, shared with data-loader workers through the file system.
+
+    Args:
+        root: folder of the store (e.g. ``<output_dir>/ema``).
+        shapes: ``{image id: (H, W)}``; needed to create generation 0 if the store is new.
+    """
+
+    def __init__(self, root: str | os.PathLike, shapes: Mapping[str, tuple[int, int]] | None = None) -> None:
+        self.root = Path(root)
+        if not (self.root / "current.json").is_file():
+            if not shapes:
+                raise FileNotFoundError(f"{self.root}: no pseudo-label store here and no image shapes to create one")
+            self._create(shapes)
+
+    # ---------------------------------------------------------------- layout
+    def _create(self, shapes: Mapping[str, tuple[int, int]]) -> None:
+        folder = self._folder(0)
+        folder.mkdir(parents=True, exist_ok=True)
+        for image_id, shape in shapes.items():
+            self._write_map(folder / f"{image_id}.npy", np.zeros(tuple(int(s) for s in shape), dtype=np.float16))
+        self._set_current(0, updates=0)
+
+    def _folder(self, generation: int) -> Path:
+        return self.root / f"{generation:06d}"
+
+    @staticmethod
+    def _write_map(path: Path, array: np.ndarray) -> None:
+        atomic_write(path, lambda tmp: np.save(tmp, array.astype(np.float16), allow_pickle=False))
+
+    def _set_current(self, generation: int, updates: int) -> None:
+        state = {"generation": int(generation), "updates": int(updates)}
+        atomic_write(self.root / "current.json", lambda tmp: Path(tmp).write_text(json.dumps(state)))
+
+    @property
+    def state(self) -> dict[str, int]:
+        """``{"generation": g, "updates": k}`` of the current generation (k EMA updates applied)."""
+        return json.loads((self.root / "current.json").read_text())
+
+    @property
+    def generation(self) -> int:
+        return int(self.state["generation"])
+
+    @property
+    def ids(self) -> list[str]:
+        return sorted(p.stem for p in self._folder(self.generation).glob("*.npy"))
+
+    # ---------------------------------------------------------------- reading
+    def path(self, image_id: str) -> Path:
+        """File of ``image_id``'s map in the current generation."""
+        path = self._folder(self.generation) / f"{image_id}.npy"
+        if not path.is_file():
+            raise KeyError(f"{path}: no EMA map for image '{image_id}' in the pseudo-label store")
+        return path
+
+    def get(self, image_id: str) -> np.ndarray:
+        """The current EMA map of ``image_id``: float32 ``(H, W)`` in ``[0, 1]`` (a fresh read every call)."""
+        return np.load(self.path(image_id), mmap_mode="r").astype(np.float32)
+
+    # ---------------------------------------------------------------- writing (main process only)
+    def update(self, probabilities: Mapping[str, np.ndarray], momentum: float) -> int:
+        """Write a new generation ``E <- m * p + (1 - m) * E`` for every image and make it current.
+
+        Args:
+            probabilities: ``{id: (H, W) foreground probability}`` for **every** image of the store.
+            momentum: ``m`` in ``(0, 1]``.
+
+        Returns:
+            The new generation number.
+        """
+        if not 0.0 < momentum <= 1.0:
+            raise ValueError(f"momentum must be in (0, 1], got {momentum}")
+        state = self.state
+        ids = self.ids
+        missing = sorted(set(ids) - set(probabilities))
+        if missing:
+            raise KeyError(f"EMA update needs every image of the store; missing {missing[:5]}")
+        new_generation = state["generation"] + 1
+        folder = self._folder(new_generation)
+        if folder.exists():  # leftover of an interrupted refresh
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        for image_id in ids:
+            old = self.get(image_id)
+            prob = np.asarray(probabilities[image_id], dtype=np.float32)
+            if prob.shape != old.shape:
+                raise ValueError(f"probability map of '{image_id}' has shape {prob.shape}, store has {old.shape}")
+            self._write_map(folder / f"{image_id}.npy", momentum * prob + (1.0 - momentum) * old)
+        self._set_current(new_generation, state["updates"] + 1)
+        return new_generation
+
+    def restore(self, generation: int, updates: int) -> None:
+        """Make ``generation`` current again (resume from a checkpoint that recorded it)."""
+        if not self._folder(generation).is_dir():
+            raise FileNotFoundError(f"{self._folder(generation)}: EMA generation {generation} recorded in the checkpoint is gone")
+        self._set_current(generation, updates)
+
+    def prune(self, keep: set[int]) -> None:
+        """Delete every generation folder except the current one and those in ``keep``."""
+        keep = set(keep) | {self.generation}
+        for folder in self.root.iterdir():
+            if folder.is_dir() and folder.name.isdigit() and int(folder.name) not in keep:
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def threshold_pseudo_labels(ema: torch.Tensor, scribbles: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Scribble2Label pseudo-labels: confident EMA pixels that carry no scribble (method-spec §1.3 step 2).
+
+    ``round(E)`` where ``E > threshold`` or ``E < 1 - threshold`` and the pixel is unscribbled; IGNORE
+    elsewhere, so scribbled pixels are never pseudo-labelled.
+
+    Args:
+        ema: ``(B, 1, H, W)`` or ``(B, H, W)`` EMA foreground probability.
+        scribbles: same spatial shape, values {0, 1, IGNORE}.
+        threshold: ``thr_conf`` in ``(0.5, 1)``.
+
+    Returns:
+        ``(B, H, W)`` long tensor in {0, 1, IGNORE}.
+    """
+    if ema.ndim == 4:
+        ema = ema[:, 0]
+    if scribbles.ndim == 4:
+        scribbles = scribbles[:, 0]
+    if ema.shape != scribbles.shape:
+        raise ValueError(f"EMA maps {tuple(ema.shape)} and scribbles {tuple(scribbles.shape)} differ in shape")
+    ema = ema.float()
+    confident = ((ema > threshold) | (ema < 1.0 - threshold)) & (scribbles == IGNORE)
+    return torch.where(confident, (ema > 0.5).long(), torch.full_like(scribbles, IGNORE, dtype=torch.long))
+
+
+class LoadPseudoLabelMapd(MapTransform):
+    """Insert an image's current EMA map as ``(1, H, W)`` float32 under ``ema_key`` (read fresh each call).
+
+    Place it before the random spatial transforms so the map is cropped, rotated and flipped with the
+    image and scribble (list its key in ``train_transforms(extra_mask_keys=...)``).
+
+    Args:
+        store_root: folder of the :class:`PseudoLabelStore`.
+        id_key: key of the image id in the data dict.
+        ema_key: key to write.
+    """
+
+    def __init__(self, store_root: str | os.PathLike, id_key: str = "id", ema_key: str = "ema") -> None:
+        super().__init__(keys=[id_key])
+        self.store_root = Path(store_root)
+        self.id_key = id_key
+        self.ema_key = ema_key
+        self._store: PseudoLabelStore | None = None
+
+    def __call__(self, data: Mapping) -> dict:
+        if self._store is None:  # opened lazily, in the worker process that uses it
+            self._store = PseudoLabelStore(self.store_root)
+        d = dict(data)
+        d[self.ema_key] = torch.from_numpy(self._store.get(str(d[self.id_key])))[None]
+        return d
+
+
+def store_for_items(root: str | os.PathLike, items: list[dict]) -> PseudoLabelStore:
+    """Open the store at ``root``, creating zero maps for ``items`` (``{"id", "image"}``) if it is new."""
+    from monai_scribble.data.monuseg import image_size
+
+    if (Path(root) / "current.json").is_file():
+        return PseudoLabelStore(root)
+    return PseudoLabelStore(root, {str(item["id"]): image_size(item["image"]) for item in items})

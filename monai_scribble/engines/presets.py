@@ -1,0 +1,102 @@
+"""Method and dataset presets of the training bundle, and the output-directory guard.
+
+Kept in Python so the bundle JSON only wires components (DESIGN.md): ``method`` selects which losses
+run, ``dataset`` selects the EMA momentum / threshold of the authors' code (method-spec §2, §3 #9).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+from monai_scribble.losses.contrastive import ContrastiveTerm
+
+__all__ = ["METHODS", "EMA_PRESETS", "check_output_dir", "contrastive_terms", "ema_preset", "find_last_checkpoint", "method_settings"]
+
+METHODS: dict[str, dict] = {
+    "supervised": {"targets": "label", "pseudo_labels": False, "terms": ()},
+    "scribble_only": {"targets": "scribble", "pseudo_labels": False, "terms": ()},
+    "s2l": {"targets": "scribble", "pseudo_labels": True, "terms": ()},
+    "s2l_r1": {"targets": "scribble", "pseudo_labels": True, "terms": ("r1",)},
+    "s2l_r4": {"targets": "scribble", "pseudo_labels": True, "terms": ("r4",)},
+    "s2l_r1r4": {"targets": "scribble", "pseudo_labels": True, "terms": ("r1", "r4")},
+}
+"""``targets``: what the partial CE learns from (full masks for ``supervised``); ``pseudo_labels``: EMA
+pseudo-labels in the main stage; ``terms``: contrastive terms (r1: δ=1 on d5, r4: δ=4 on d3)."""
+
+EMA_PRESETS: dict[str, tuple[float, float]] = {
+    "synthetic": (0.2, 0.8),
+    "dsb_fluo": (0.2, 0.8),
+    "dsb_bf": (0.2, 0.8),
+    "dsb_histo": (0.2, 0.8),
+    "folder": (0.2, 0.8),
+    "monuseg": (0.1, 0.95),
+}
+"""Dataset -> (EMA momentum, confidence threshold), as in the authors' code."""
+
+
+def method_settings(method: str) -> dict:
+    """The preset of ``method`` (raises ``ValueError`` listing the methods)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
+    return METHODS[method]
+
+
+def ema_preset(dataset: str) -> tuple[float, float]:
+    """(momentum, threshold) for ``dataset`` (DSB-like defaults for unknown names)."""
+    return EMA_PRESETS.get(dataset, (0.2, 0.8))
+
+
+def contrastive_terms(
+    method: str, lambda1: float = 0.5, tau1: float = 0.3, lambda2: float = 10.0, tau2: float = 0.1, max_samples: int = 6000
+) -> list[ContrastiveTerm]:
+    """The contrastive terms ``method`` uses, with the bundle's λ, τ and sample cap."""
+    chosen = method_settings(method)["terms"]
+    terms = {
+        "r1": ContrastiveTerm(feature="d5", delta=1, temperature=tau1, weight=lambda1, max_samples=max_samples,
+                              in_channels=16, hidden_channels=16, out_channels=32),
+        "r4": ContrastiveTerm(feature="d3", delta=4, temperature=tau2, weight=lambda2, max_samples=max_samples,
+                              in_channels=64, hidden_channels=32, out_channels=32),
+    }
+    return [terms[name] for name in chosen]
+
+
+def find_last_checkpoint(output_dir: str | os.PathLike) -> str | None:
+    """The training checkpoint with the highest epoch in ``<output_dir>/checkpoints``, or ``None``."""
+    paths = glob.glob(os.path.join(str(output_dir), "checkpoints", "checkpoint_epoch=*.pt"))
+    if not paths:
+        return None
+    return max(paths, key=lambda p: int(Path(p).stem.split("=")[-1]))
+
+
+def check_output_dir(output_dir: str | os.PathLike, resume: bool) -> str | None:
+    """Guard against overwriting a run: returns the checkpoint to resume from (or ``None``).
+
+    Raises:
+        FileExistsError: ``output_dir`` already holds a training checkpoint and ``resume`` is false.
+        FileNotFoundError: ``resume`` is true but there is no checkpoint to resume from.
+    """
+    last = find_last_checkpoint(output_dir)
+    if last and not resume:
+        raise FileExistsError(
+            f"{output_dir} already holds a training checkpoint ({Path(last).name}); "
+            "pass --resume true to continue that run, or choose another --output_dir"
+        )
+    if resume and not last:
+        raise FileNotFoundError(f"--resume true but no checkpoint found in {Path(output_dir) / 'checkpoints'}")
+    return last
+
+
+def default_amp_dtype(device) -> "torch.dtype | None":
+    """bf16 autocast where it is fast: CUDA with bf16 support, or a CPU with native bf16 (AVX-512-BF16/AMX).
+
+    On CPUs without it (e.g. AVX2 only) oneDNN falls back to a reference convolution about 10x slower
+    than fp32, so training stays in fp32 there.
+    """
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None

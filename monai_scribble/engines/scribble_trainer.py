@@ -1,0 +1,136 @@
+"""The training step of Scribble2Label + multiscale contrastive regularization, top to bottom in one place.
+
+Reference: method-spec §1.3; Oh, Lee & Jeong, ISBI 2022; Lee & Jeong, MICCAI 2020 (Scribble2Label).
+
+- warm-up (``engine.state.stage == "warmup"``): ``L = CE(logits, scribbles)``;
+- main: ``L = CE(logits, scribbles) + pseudo_weight * CE(logits, pseudo) + Σ λ_k R_k(features, c)`` with
+  ``pseudo`` the thresholded EMA maps on unscribbled pixels and ``c`` the pseudo-labels with scribbles
+  overriding them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Sequence
+
+import torch
+from monai.engines import SupervisedTrainer
+from monai.utils import CommonKeys as Keys
+
+from monai_scribble.data.pseudo_label_store import threshold_pseudo_labels
+from monai_scribble.handlers.stage_switch import MAIN, StageSwitchHandler
+from monai_scribble.losses.contrastive import MultiscaleContrastiveLoss, contrastive_labels
+from monai_scribble.losses.partial_ce import PartialCrossEntropyLoss
+
+__all__ = ["ScribbleTrainer"]
+
+
+class ScribbleTrainer(SupervisedTrainer):
+    """MONAI ``SupervisedTrainer`` whose iteration is the scribble-supervised step.
+
+    The engine output of every iteration is a dict of detached scalars: ``loss`` and each term
+    (``scribble_ce``, ``pseudo_ce``, ``contrastive_<feature>_delta<δ>``), so ``StatsHandler`` and
+    ``TensorBoardStatsHandler`` can log each one. A non-finite loss stops training with an error that
+    names the epoch, the iteration and the terms.
+
+    Args:
+        device: training device.
+        max_epochs: epochs.
+        train_data_loader: batches with ``image`` (B, 3, H, W), ``scribble`` (B, 1, H, W) in {0, 1, 250}
+            and, for the main stage, ``ema`` (B, 1, H, W) EMA maps.
+        network: a :class:`~monai_scribble.networks.MultiscaleUNet`.
+        optimizer: optimiser of the network (and of the contrastive heads).
+        warmup_epochs: scribble-only epochs before the main stage (negative: never switch).
+        pseudo_weight: weight of the pseudo-label CE (0.5).
+        ema_threshold: confidence threshold of the pseudo-labels (DSB 0.8, MoNuSeg 0.95).
+        contrastive_loss: the multiscale contrastive loss, or ``None`` (plain Scribble2Label).
+        use_pseudo_labels: ``False`` for the scribble-only and supervised baselines.
+        amp_dtype: autocast dtype (``torch.bfloat16`` on CPU or CUDA, ``torch.float16`` on CUDA with a
+            gradient scaler), or ``None``.
+        channels_last: feed the network channels-last tensors.
+        train_handlers: Ignite handlers (MONAI convention).
+        kwargs: passed to ``SupervisedTrainer``.
+    """
+
+    def __init__(
+        self,
+        device: str | torch.device,
+        max_epochs: int,
+        train_data_loader: Iterable,
+        network: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        warmup_epochs: int = 100,
+        pseudo_weight: float = 0.5,
+        ema_threshold: float = 0.8,
+        contrastive_loss: MultiscaleContrastiveLoss | None = None,
+        use_pseudo_labels: bool = True,
+        amp_dtype: torch.dtype | None = None,
+        channels_last: bool = False,
+        train_handlers: Sequence | None = None,
+        loss_function: Callable | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(
+            device=device,
+            max_epochs=max_epochs,
+            train_data_loader=train_data_loader,
+            network=network,
+            optimizer=optimizer,
+            loss_function=loss_function or PartialCrossEntropyLoss(),
+            train_handlers=train_handlers,
+            **kwargs,
+        )
+        self.pseudo_weight = float(pseudo_weight)
+        self.ema_threshold = float(ema_threshold)
+        self.contrastive_loss = contrastive_loss
+        self.use_pseudo_labels = bool(use_pseudo_labels)
+        self.amp_dtype = amp_dtype
+        self.channels_last = bool(channels_last)
+        self.scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+        self.stage_switch = StageSwitchHandler(warmup_epochs)
+        self.stage_switch.attach(self)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(torch.device(self.state.device).type, dtype=self.amp_dtype)
+
+    def _iteration(self, engine: ScribbleTrainer, batchdata: dict[str, torch.Tensor]) -> dict:
+        device = engine.state.device
+        images = batchdata[Keys.IMAGE].to(device, non_blocking=engine.non_blocking)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        scribbles = batchdata["scribble"].to(device).long()[:, 0]
+        main_stage = engine.state.stage == MAIN and self.use_pseudo_labels
+        contrastive = self.contrastive_loss if main_stage else None
+
+        self.network.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        with self._autocast():
+            if contrastive is not None:
+                logits, features = self.network.forward_features(images)
+            else:
+                logits, features = self.network(images), {}
+            terms = {"scribble_ce": self.loss_function(logits, scribbles)}
+            loss = terms["scribble_ce"]
+            if main_stage:
+                pseudo = threshold_pseudo_labels(batchdata["ema"].to(device), scribbles, self.ema_threshold)
+                terms["pseudo_ce"] = self.loss_function(logits, pseudo)
+                loss = loss + self.pseudo_weight * terms["pseudo_ce"]
+                if contrastive is not None:
+                    values = contrastive.forward_terms(features, contrastive_labels(pseudo, scribbles))
+                    terms.update(values)
+                    loss = loss + sum(t.weight * values[t.name] for t in contrastive.terms)
+        if not torch.isfinite(loss):
+            detail = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
+            raise FloatingPointError(f"non-finite loss at epoch {engine.state.epoch}, iteration {engine.state.iteration}: {detail}")
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
+        output = {Keys.LOSS: loss.detach()}
+        output.update({name: value.detach() for name, value in terms.items()})
+        return output
