@@ -170,20 +170,36 @@ class LoadPseudoLabelMapd(MapTransform):
         store_root: folder of the :class:`PseudoLabelStore`.
         id_key: key of the image id in the data dict.
         ema_key: key to write.
+        bias_correction_momentum: if set (the EMA momentum ``m``), return the bias-corrected
+            ``E / (1 - (1 - m)^k)`` after ``k`` updates (method-spec §6.3). Off by default: with the
+            zero-initialised EMA of the paper, no foreground pseudo-label can pass the threshold before
+            ``k`` is large (8 updates for m=0.2, thr=0.8; 29 for m=0.1, thr=0.95; method-spec §5.7).
     """
 
-    def __init__(self, store_root: str | os.PathLike, id_key: str = "id", ema_key: str = "ema") -> None:
+    def __init__(
+        self,
+        store_root: str | os.PathLike,
+        id_key: str = "id",
+        ema_key: str = "ema",
+        bias_correction_momentum: float | None = None,
+    ) -> None:
         super().__init__(keys=[id_key])
         self.store_root = Path(store_root)
         self.id_key = id_key
         self.ema_key = ema_key
+        self.bias_correction_momentum = bias_correction_momentum
         self._store: PseudoLabelStore | None = None
 
     def __call__(self, data: Mapping) -> dict:
         if self._store is None:  # opened lazily, in the worker process that uses it
             self._store = PseudoLabelStore(self.store_root)
         d = dict(data)
-        d[self.ema_key] = torch.from_numpy(self._store.get(str(d[self.id_key])))[None]
+        ema = torch.from_numpy(self._store.get(str(d[self.id_key])))[None]
+        if self.bias_correction_momentum is not None:
+            updates = self._store.state["updates"]
+            if updates > 0:
+                ema = (ema / (1.0 - (1.0 - self.bias_correction_momentum) ** updates)).clamp_(0.0, 1.0)
+        d[self.ema_key] = ema
         return d
 
 

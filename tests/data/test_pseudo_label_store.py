@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from monai_scribble.constants import IGNORE
+from monai_scribble.data.pseudo_label_store import LoadPseudoLabelMapd, PseudoLabelStore, threshold_pseudo_labels
+
+SHAPES = {"a": (4, 5), "b": (3, 3)}
+
+
+def test_starts_at_zero_and_updates_by_ema(tmp_path):
+    store = PseudoLabelStore(tmp_path / "ema", SHAPES)
+    assert store.state == {"generation": 0, "updates": 0} and store.ids == ["a", "b"]
+    assert np.array_equal(store.get("a"), np.zeros((4, 5), np.float32))
+    ones = {k: np.ones(s, np.float32) for k, s in SHAPES.items()}
+    store.update(ones, momentum=0.2)
+    store.update(ones, momentum=0.2)
+    np.testing.assert_allclose(store.get("a"), 1 - 0.8**2, atol=1e-3)  # float16 storage
+    assert store.state == {"generation": 2, "updates": 2}
+    reopened = PseudoLabelStore(tmp_path / "ema")  # e.g. in a data-loader worker
+    np.testing.assert_array_equal(reopened.get("b"), store.get("b"))
+
+
+def test_restore_and_prune(tmp_path):
+    store = PseudoLabelStore(tmp_path / "ema", SHAPES)
+    ones = {k: np.ones(s, np.float32) for k, s in SHAPES.items()}
+    store.update(ones, 0.5)
+    store.update(ones, 0.5)
+    store.prune(keep={1})
+    assert sorted(p.name for p in (tmp_path / "ema").iterdir()) == ["000001", "000002", "current.json"]
+    store.restore(1, 1)  # a resumed run goes back to the generation its checkpoint recorded
+    np.testing.assert_allclose(store.get("a"), 0.5, atol=1e-3)
+    with pytest.raises(FileNotFoundError, match="EMA generation 0 recorded in the checkpoint is gone"):
+        store.restore(0, 0)
+
+
+@pytest.mark.parametrize(
+    "probabilities, momentum, error, message",
+    [
+        ({"a": np.ones((4, 5))}, 0.2, KeyError, "missing \\['b'\\]"),
+        ({"a": np.ones((4, 4)), "b": np.ones((3, 3))}, 0.2, ValueError, "has shape \\(4, 4\\), store has \\(4, 5\\)"),
+        ({"a": np.ones((4, 5)), "b": np.ones((3, 3))}, 0.0, ValueError, "momentum must be in"),
+    ],
+)
+def test_update_errors_leave_current_generation(tmp_path, probabilities, momentum, error, message):
+    store = PseudoLabelStore(tmp_path / "ema", SHAPES)
+    with pytest.raises(error, match=message):
+        store.update(probabilities, momentum)
+    assert store.generation == 0
+
+
+def test_missing_store_and_id(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no pseudo-label store here"):
+        PseudoLabelStore(tmp_path / "nothing")
+    store = PseudoLabelStore(tmp_path / "ema", SHAPES)
+    with pytest.raises(KeyError, match="no EMA map for image 'zz'"):
+        store.get("zz")
+
+
+@pytest.mark.parametrize(
+    "ema, scribble, threshold, expected",
+    [
+        (0.9, IGNORE, 0.8, 1),
+        (0.1, IGNORE, 0.8, 0),
+        (0.5, IGNORE, 0.8, IGNORE),
+        (0.85, IGNORE, 0.95, IGNORE),
+        (0.99, 0, 0.8, IGNORE),  # scribbled pixels are never pseudo-labelled
+        (0.01, 1, 0.8, IGNORE),
+    ],
+)
+def test_threshold_pseudo_labels(ema, scribble, threshold, expected):
+    labels = threshold_pseudo_labels(torch.full((1, 1, 2, 2), ema), torch.full((1, 2, 2), scribble), threshold)
+    assert labels.shape == (1, 2, 2) and (labels == expected).all()
+
+
+def test_load_transform_reads_fresh_values(tmp_path):
+    store = PseudoLabelStore(tmp_path / "ema", SHAPES)
+    load = LoadPseudoLabelMapd(tmp_path / "ema")
+    assert load({"id": "a"})["ema"].shape == (1, 4, 5)
+    store.update({k: np.ones(s, np.float32) for k, s in SHAPES.items()}, 1.0)
+    assert float(load({"id": "a"})["ema"].min()) == 1.0
+
+
+@pytest.mark.parametrize("updates", [1, 3])
+def test_bias_correction(tmp_path, updates):
+    store = PseudoLabelStore(tmp_path / "ema", SHAPES)
+    for _ in range(updates):
+        store.update({k: np.full(s, 0.9, np.float32) for k, s in SHAPES.items()}, 0.2)
+    plain = LoadPseudoLabelMapd(tmp_path / "ema")({"id": "a"})["ema"]
+    corrected = LoadPseudoLabelMapd(tmp_path / "ema", bias_correction_momentum=0.2)({"id": "a"})["ema"]
+    assert float(plain.mean()) == pytest.approx(0.9 * (1 - 0.8**updates), abs=2e-3)
+    assert float(corrected.mean()) == pytest.approx(0.9, abs=2e-3)  # the zero initialisation is undone

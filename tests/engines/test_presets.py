@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import pytest
+
+from monai_scribble.engines.presets import METHODS, check_output_dir, contrastive_terms, ema_preset
+
+
+@pytest.mark.parametrize(
+    "method, features", [("supervised", []), ("scribble_only", []), ("s2l", []), ("s2l_r1", ["d5"]), ("s2l_r4", ["d3"]), ("s2l_r1r4", ["d5", "d3"])]
+)
+def test_method_terms(method, features):
+    assert [t.feature for t in contrastive_terms(method)] == features
+
+
+def test_paper_hyper_parameters():
+    r1, r4 = contrastive_terms("s2l_r1r4")
+    assert (r1.delta, r1.temperature, r1.weight, r1.max_samples) == (1, 0.3, 0.5, 6000)
+    assert (r4.delta, r4.temperature, r4.weight, r4.in_channels, r4.hidden_channels) == (4, 0.1, 10.0, 64, 32)
+    assert ema_preset("dsb_fluo") == (0.2, 0.8) and ema_preset("monuseg") == (0.1, 0.95)
+    assert set(METHODS) == {"supervised", "scribble_only", "s2l", "s2l_r1", "s2l_r4", "s2l_r1r4"}
+
+
+def test_unknown_method():
+    with pytest.raises(ValueError, match="unknown method 's2l_r2'; choose one of supervised"):
+        contrastive_terms("s2l_r2")
+
+
+def test_output_dir_guard(tmp_path):
+    assert check_output_dir(tmp_path, resume=False) is None
+    with pytest.raises(FileNotFoundError, match="no checkpoint found"):
+        check_output_dir(tmp_path, resume=True)
+    (tmp_path / "checkpoints").mkdir()
+    for epoch in (3, 12):
+        (tmp_path / "checkpoints" / f"checkpoint_epoch={epoch}.pt").write_bytes(b"x")
+    with pytest.raises(FileExistsError, match="already holds a training checkpoint \\(checkpoint_epoch=12.pt\\)"):
+        check_output_dir(tmp_path, resume=False)
+    assert check_output_dir(tmp_path, resume=True).endswith("checkpoint_epoch=12.pt")

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from monai_scribble.constants import IGNORE
+from monai_scribble.engines import ScribbleTrainer
+
+
+class TinyNet(torch.nn.Module):
+    """1x1-conv 'network' with the MultiscaleUNet interface; ``poison`` makes its logits NaN."""
+
+    def __init__(self, poison: bool = False) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 2, 1)
+        self.poison = poison
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return y * float("nan") if self.poison else y
+
+    def forward_features(self, x: torch.Tensor):
+        return self.forward(x), {}
+
+
+def batches(n: int = 2) -> list[dict]:
+    generator = torch.Generator().manual_seed(0)
+    scribble = torch.full((2, 1, 8, 8), IGNORE)
+    scribble[:, :, 0, :4], scribble[:, :, 7, :4] = 0, 1
+    ema = torch.rand(2, 1, 8, 8, generator=generator)
+    return [{"image": torch.randn(2, 3, 8, 8, generator=generator), "scribble": scribble, "ema": ema} for _ in range(n)]
+
+
+@pytest.mark.parametrize("warmup, expected_terms", [(5, {"loss", "scribble_ce"}), (0, {"loss", "scribble_ce", "pseudo_ce"})])
+def test_terms_per_stage(warmup, expected_terms):
+    net = TinyNet()
+    trainer = ScribbleTrainer("cpu", 1, batches(), net, torch.optim.SGD(net.parameters(), lr=0.1), warmup_epochs=warmup,
+                              ema_threshold=0.6, decollate=False)
+    trainer.run()
+    assert set(trainer.state.output) == expected_terms
+    out = trainer.state.output
+    if "pseudo_ce" in out:
+        torch.testing.assert_close(out["loss"], out["scribble_ce"] + 0.5 * out["pseudo_ce"])
+
+
+def test_non_finite_loss_stops_with_the_terms():
+    net = TinyNet(poison=True)
+    trainer = ScribbleTrainer("cpu", 1, batches(), net, torch.optim.SGD(net.parameters(), lr=0.1), warmup_epochs=0, decollate=False)
+    with pytest.raises(FloatingPointError, match=r"non-finite loss at epoch 1, iteration 1: scribble_ce=nan, pseudo_ce=nan"):
+        trainer.run()

@@ -1,0 +1,122 @@
+"""The training bundle end to end on tiny synthetic runs (ConfigWorkflow in-process; kill/resume in a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from monai.bundle import ConfigWorkflow
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TRAIN_CONFIG = REPO_ROOT / "bundles" / "scribble_cell_segmentation" / "configs" / "train.json"
+TINY = {"num_synthetic_images": 5, "crop_size": 64, "batch_size": 2, "val_interval": 1, "ema_period": 1, "max_samples": 200}
+
+
+def run_workflow(output_dir: Path, run_id: str = "training", **overrides) -> ConfigWorkflow:
+    settings = {**TINY, "output_dir": str(output_dir), "ckpt_dir": str(output_dir / "models"), **overrides}
+    workflow = ConfigWorkflow(config_file=str(TRAIN_CONFIG), workflow_type="train", run_id=run_id, **settings)
+    workflow.initialize()
+    assert workflow.check_properties() == []
+    workflow.run()
+    workflow.finalize()
+    return workflow
+
+
+@pytest.mark.parametrize("method", ["supervised", "scribble_only", "s2l", "s2l_r1", "s2l_r4", "s2l_r1r4"])
+def test_each_method_runs_a_tiny_main_stage_epoch(tmp_path, method):
+    workflow = run_workflow(tmp_path, method=method, max_epochs=1, warmup_epochs=0)
+    trainer = workflow.parser.get_parsed_content("train#trainer")
+    assert trainer.state.epoch == 1
+    output = trainer.state.output
+    expected = {"loss", "scribble_ce"}
+    if method.startswith("s2l"):
+        expected.add("pseudo_ce")
+    expected |= {"s2l_r1": {"contrastive_d5_delta1"}, "s2l_r4": {"contrastive_d3_delta4"},
+                 "s2l_r1r4": {"contrastive_d5_delta1", "contrastive_d3_delta4"}}.get(method, set())
+    assert set(output) == expected and all(torch.isfinite(v) for v in output.values())
+    state = torch.load(tmp_path / "models" / "model.pt", weights_only=True)
+    assert list(state) == ["model"]
+
+
+def test_run_and_training_ids_do_the_same(tmp_path):
+    workflow = run_workflow(tmp_path, run_id="run", max_epochs=2, warmup_epochs=1)
+    trainer = workflow.parser.get_parsed_content("train#trainer")
+    assert trainer.state.epoch == 2 and trainer.state.stage == "main"
+    store = json.loads((tmp_path / "ema" / "current.json").read_text())
+    assert store["updates"] == 2  # EMA refreshed after epochs 1 and 2 (period 1)
+    assert (tmp_path / "checkpoints" / "checkpoint_epoch=2.pt").is_file()
+
+
+def test_existing_checkpoint_without_resume_is_refused(tmp_path):
+    run_workflow(tmp_path, max_epochs=1)
+    with pytest.raises(Exception) as err:
+        run_workflow(tmp_path, max_epochs=2)
+    assert "already holds a training checkpoint" in "".join(str(e) for e in (err.value, err.value.__cause__) if e)
+
+
+def test_missing_image_in_datalist_names_the_file(tmp_path):
+    run_workflow(tmp_path, run_id="prepare")
+    datalist = json.loads((tmp_path / "datalist.json").read_text())
+    missing = str(tmp_path / "gone.png")
+    datalist["training"][0]["image"] = missing
+    (tmp_path / "datalist.json").write_text(json.dumps(datalist))
+    overrides = {**TINY, "output_dir": str(tmp_path), "ckpt_dir": str(tmp_path / "models"), "max_epochs": 1,
+                 "datalist": str(tmp_path / "datalist.json")}
+    workflow = ConfigWorkflow(config_file=str(TRAIN_CONFIG), workflow_type="train", **overrides)
+    workflow.initialize()
+    with pytest.raises(Exception) as err:
+        workflow.run()
+    chain, e = [], err.value
+    while e is not None:
+        chain.append(str(e))
+        e = e.__cause__ or e.__context__
+    assert any(missing in message and "file not found" in message for message in chain)
+
+
+def _cli(output_dir: Path, *extra: str) -> list[str]:
+    args = [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", str(TRAIN_CONFIG),
+            "--output_dir", str(output_dir), "--ckpt_dir", str(output_dir / "models")]
+    for key, value in TINY.items():
+        args += [f"--{key}", str(value)]
+    return args + list(extra)
+
+
+@pytest.mark.slow
+def test_kill_and_resume(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = _cli(tmp_path, "--max_epochs", "8", "--warmup_epochs", "2")
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoints = tmp_path / "checkpoints"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        done = sorted(int(p.stem.split("=")[-1]) for p in checkpoints.glob("checkpoint_epoch=*.pt"))
+        if done and done[-1] >= 3:  # the main stage has started
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, "training ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+    # nothing corrupt: the newest checkpoint loads, the EMA generation it records is complete
+    last = max(checkpoints.glob("checkpoint_epoch=*.pt"), key=lambda p: int(p.stem.split("=")[-1]))
+    state = torch.load(last, weights_only=False)
+    killed_epoch = state["trainer"]["iteration"] // state["trainer"]["epoch_length"]
+    ema_generation = state["ema"]["generation"]
+    maps = {p.name: np.load(p) for p in (tmp_path / "ema" / f"{ema_generation:06d}").glob("*.npy")}
+    assert len(maps) == 3 and not list(tmp_path.rglob("*.tmp*"))
+
+    resumed = subprocess.run(_cli(tmp_path, "--max_epochs", "9", "--warmup_epochs", "2", "--resume", "true"),
+                             cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming from iteration {state['trainer']['iteration']}, epoch {killed_epoch} until 9 epochs" in resumed.stderr + resumed.stdout
+    final = torch.load(checkpoints / "checkpoint_epoch=9.pt", weights_only=False)
+    assert final["trainer"]["iteration"] == 9 * final["trainer"]["epoch_length"]
+    assert final["ema"]["updates"] == 9  # one refresh per epoch, none repeated or lost across the kill

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ignite.engine import Engine, Events
+
+from monai_scribble.data.pseudo_label_store import PseudoLabelStore
+from monai_scribble.handlers import BestModelSaver, EMAPseudoLabelHandler, StageSwitchHandler, TrainingCheckpointHandler
+
+
+@pytest.mark.parametrize("warmup, expected", [(2, ["warmup", "warmup", "main", "main"]), (0, ["main"] * 4), (-1, ["warmup"] * 4)])
+def test_stage_switch(warmup, expected):
+    engine = Engine(lambda e, b: None)
+    StageSwitchHandler(warmup).attach(engine)
+    stages = []
+    engine.add_event_handler(Events.EPOCH_STARTED, lambda e: stages.append(e.state.stage))
+    engine.run([0], max_epochs=4)
+    assert stages == expected
+
+
+class ConstantNet(torch.nn.Module):
+    """Logits whose foreground probability is 0.9 everywhere; records its mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))
+        self.modes: list[bool] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.modes.append(self.training)
+        assert x.shape[-1] % 32 == 0 and x.shape[-2] % 32 == 0
+        fg = torch.full_like(x[:, :1], float(np.log(9.0)))
+        return torch.cat([torch.zeros_like(fg), fg * self.scale], dim=1)
+
+
+def test_ema_refresh_schedule_and_values(tmp_path):
+    shapes = {"a": (40, 50), "b": (40, 50), "c": (33, 70)}
+    store = PseudoLabelStore(tmp_path / "ema", shapes)
+    dataset = [{"id": k, "image": torch.zeros(3, *s)} for k, s in shapes.items()]
+    net = ConstantNet().train()
+    handler = EMAPseudoLabelHandler(store, dataset, net, period=2, momentum=0.5, batch_size=2)
+    engine = Engine(lambda e, b: None)
+    handler.attach(engine)
+    refreshed = []
+    engine.add_event_handler(Events.EPOCH_COMPLETED, lambda e: refreshed.append((e.state.epoch, store.state["updates"])))
+    engine.run([0], max_epochs=5)
+    assert refreshed == [(1, 0), (2, 1), (3, 1), (4, 2), (5, 2)]  # after epochs 2 and 4 (the paper's 1, 3 zero-based)
+    np.testing.assert_allclose(store.get("c"), 0.9 * (1 - 0.5**2), atol=2e-3)
+    assert store.get("c").shape == (33, 70)  # padded to /32 for inference, cropped back
+    assert net.training and not any(net.modes)  # inference in eval mode, training mode restored
+    assert handler.state_dict() == {"generation": 2, "updates": 2}
+
+
+def test_training_checkpoint_roundtrip_keeps_configured_max_epochs(tmp_path):
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    engine = Engine(lambda e, b: optimizer.step())
+    handler = TrainingCheckpointHandler(tmp_path, {"network": model, "optimizer": optimizer, "trainer": engine, "none": None})
+    handler.attach(engine)
+    engine.run([0, 1], max_epochs=3)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["checkpoint_epoch=3.pt"]  # n_saved=1, no temporary files left
+    weights = model.weight.detach().clone()
+    resumed_model = torch.nn.Linear(2, 2)
+    resumed_engine = Engine(lambda e, b: None)
+    resumed_engine.state.max_epochs = 5
+    TrainingCheckpointHandler(tmp_path, {"network": resumed_model, "optimizer": torch.optim.SGD(resumed_model.parameters(), lr=0.1),
+                                         "trainer": resumed_engine}).load(tmp_path / files[0])
+    assert torch.equal(resumed_model.weight, weights)
+    assert (resumed_engine.state.epoch, resumed_engine.state.max_epochs) == (3, 5)
+
+
+def test_best_model_saver(tmp_path):
+    net = torch.nn.Linear(2, 1)
+    saver = BestModelSaver(tmp_path, net, "val_iou")
+    evaluator = Engine(lambda e, b: None)
+    saver.attach(evaluator)
+    for value, saved in ((0.5, True), (0.4, False), (float("nan"), False), (0.7, True)):
+        with torch.no_grad():
+            net.weight.fill_(value)
+        evaluator.state.metrics = {"val_iou": value}
+        before = (tmp_path / "model.pt").stat().st_mtime_ns if (tmp_path / "model.pt").exists() else None
+        saver(evaluator)
+        after = (tmp_path / "model.pt").stat().st_mtime_ns
+        assert (after != before) == saved
+    state = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert list(state) == ["model"] and float(state["model"]["weight"][0, 0]) == pytest.approx(0.7)
+    assert saver.state_dict() == {"best": 0.7}
