@@ -100,3 +100,33 @@ def default_amp_dtype(device) -> "torch.dtype | None":
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
     return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
+
+
+SELECTION_METRICS = {"iou": "val_iou", "scribble": "val_scribble_accuracy"}
+
+
+def selection_metric(select_by: str, validation_items: list[dict]) -> str:
+    """Name of the model-selection metric.
+
+    ``"iou"``: per-image foreground IoU on full masks (the paper's selection; needs labels);
+    ``"scribble"``: pixel accuracy on the validation scribbles (what a lab without full masks can do);
+    ``"auto"``: ``"iou"`` when every validation item has a label map, else ``"scribble"``.
+    """
+    if select_by == "auto":
+        select_by = "iou" if validation_items and all(item.get("label") for item in validation_items) else "scribble"
+    if select_by not in SELECTION_METRICS:
+        raise ValueError(f"unknown select_by '{select_by}'; choose auto, iou or scribble")
+    if select_by == "iou" and not all(item.get("label") for item in validation_items):
+        raise ValueError("select_by 'iou' needs a label map for every validation image; use 'scribble' or 'auto'")
+    return SELECTION_METRICS[select_by]
+
+
+def validation_key_metric(metric_name: str) -> dict:
+    """``{metric_name: ignite metric}`` for the validation evaluator (see :func:`selection_metric`)."""
+    from monai.handlers import MeanIoUHandler, from_engine
+
+    from monai_scribble.metrics import ScribbleAccuracy
+
+    if metric_name == "val_iou":
+        return {metric_name: MeanIoUHandler(include_background=False, output_transform=from_engine(["pred", "label"]))}
+    return {metric_name: ScribbleAccuracy(output_transform=from_engine(["pred", "val_scribble"]))}

@@ -35,3 +35,26 @@ def test_output_dir_guard(tmp_path):
     with pytest.raises(FileExistsError, match="already holds a training checkpoint \\(checkpoint_epoch=12.pt\\)"):
         check_output_dir(tmp_path, resume=False)
     assert check_output_dir(tmp_path, resume=True).endswith("checkpoint_epoch=12.pt")
+
+
+@pytest.mark.parametrize(
+    "select_by, items, expected",
+    [
+        ("auto", [{"label": "a.png"}, {"label": "b.png"}], "val_iou"),
+        ("auto", [{"label": "a.png"}, {}], "val_scribble_accuracy"),
+        ("scribble", [{"label": "a.png"}], "val_scribble_accuracy"),
+        ("iou", [{"label": "a.png"}], "val_iou"),
+    ],
+)
+def test_selection_metric(select_by, items, expected):
+    from monai_scribble.engines.presets import selection_metric
+
+    assert selection_metric(select_by, items) == expected
+
+
+@pytest.mark.parametrize("select_by, message", [("iou", "needs a label map"), ("dice", "unknown select_by 'dice'")])
+def test_selection_metric_errors(select_by, message):
+    from monai_scribble.engines.presets import selection_metric
+
+    with pytest.raises(ValueError, match=message):
+        selection_metric(select_by, [{}])

@@ -55,6 +55,14 @@ def test_run_and_training_ids_do_the_same(tmp_path):
     assert (tmp_path / "checkpoints" / "checkpoint_epoch=2.pt").is_file()
 
 
+def test_scribble_based_model_selection(tmp_path):
+    workflow = run_workflow(tmp_path, max_epochs=1, select_by="scribble")
+    evaluator = workflow.parser.get_parsed_content("validate#evaluator")
+    accuracy = evaluator.state.metrics["val_scribble_accuracy"]
+    assert 0.0 <= accuracy <= 1.0 and "val_iou" not in evaluator.state.metrics
+    assert (tmp_path / "models" / "model.pt").is_file()
+
+
 def test_existing_checkpoint_without_resume_is_refused(tmp_path):
     run_workflow(tmp_path, max_epochs=1)
     with pytest.raises(Exception) as err:
