@@ -34,6 +34,7 @@ class EMAPseudoLabelHandler:
         device: inference device.
         batch_size: images per inference batch (same-size images only).
         amp_dtype: autocast dtype for inference (``None``: full precision).
+        enabled: ``False`` attaches nothing (methods without pseudo-labels: supervised, scribble-only).
     """
 
     def __init__(
@@ -46,6 +47,7 @@ class EMAPseudoLabelHandler:
         device: str | torch.device = "cpu",
         batch_size: int = 4,
         amp_dtype: torch.dtype | None = None,
+        enabled: bool = True,
     ) -> None:
         if period < 1:
             raise ValueError(f"period must be >= 1, got {period}")
@@ -57,11 +59,13 @@ class EMAPseudoLabelHandler:
         self.device = torch.device(device)
         self.batch_size = int(batch_size)
         self.amp_dtype = amp_dtype
+        self.enabled = bool(enabled)
         self.pad = DivisiblePad(k=32, method="end")
         self.logger = logging.getLogger(__name__)
 
     def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.period), self)
+        if self.enabled:
+            engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.period), self)
 
     @torch.no_grad()
     def predict(self) -> dict[str, torch.Tensor]:

@@ -44,6 +44,8 @@ def test_each_method_runs_a_tiny_main_stage_epoch(tmp_path, method):
     assert set(output) == expected and all(torch.isfinite(v) for v in output.values())
     state = torch.load(tmp_path / "models" / "model.pt", weights_only=True)
     assert list(state) == ["model"]
+    updates = json.loads((tmp_path / "ema" / "current.json").read_text())["updates"]
+    assert updates == (1 if method.startswith("s2l") else 0)  # no EMA refresh where no pseudo-labels are used
 
 
 def test_run_and_training_ids_do_the_same(tmp_path):

@@ -87,3 +87,12 @@ def test_best_model_saver(tmp_path):
     state = torch.load(tmp_path / "model.pt", weights_only=True)
     assert list(state) == ["model"] and float(state["model"]["weight"][0, 0]) == pytest.approx(0.7)
     assert saver.state_dict() == {"best": 0.7}
+
+
+def test_disabled_ema_handler_attaches_nothing(tmp_path):
+    store = PseudoLabelStore(tmp_path / "ema", {"a": (8, 8)})
+    handler = EMAPseudoLabelHandler(store, [{"id": "a", "image": torch.zeros(3, 8, 8)}], ConstantNet(), period=1, enabled=False)
+    engine = Engine(lambda e, b: None)
+    handler.attach(engine)
+    engine.run([0], max_epochs=2)
+    assert store.state["updates"] == 0
