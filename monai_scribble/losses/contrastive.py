@@ -179,6 +179,15 @@ def balanced_sample(
     return pick(idx0), pick(idx1)
 
 
+def _bce_and_sigmoid(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Elementwise ``softplus(a)`` (BCE-with-logits of ``a`` against target 0) and ``sigmoid(a)``.
+
+    One exp and one log1p per element, from ``e = exp(-|a|)``; stable for any ``a``.
+    """
+    e = torch.exp(-a.abs())
+    return a.clamp_min(0) + torch.log1p(e), torch.where(a >= 0, 1.0, e) / (1.0 + e)
+
+
 def _pair_block(
     rows: torch.Tensor, cols: torch.Tensor, inv_tau: torch.Tensor, target_one: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -186,16 +195,13 @@ def _pair_block(
 
     Returns ``(sum of losses, G @ cols, G^T @ rows)`` with ``G = dloss/dS`` (so the gradients w.r.t.
     ``rows`` and ``cols`` are these times ``inv_tau``). target 1: loss = softplus(-S), G = -sigmoid(-S);
-    target 0: loss = softplus(S), G = sigmoid(S). One exp and one log1p per element
-    (``e = exp(-|a|)``, ``a = -S`` or ``S``); nothing of size ``rows x cols`` outlives the call.
+    target 0: loss = softplus(S), G = sigmoid(S) (see :func:`_bce_and_sigmoid`); nothing of size
+    ``rows x cols`` outlives the call.
     """
     s = (rows @ cols.T) * inv_tau
-    a = -s if target_one else s
-    e = torch.exp(-a.abs())
-    loss_sum = (a.clamp_min(0) + torch.log1p(e)).sum()
-    sig = torch.where(a >= 0, 1.0, e) / (1.0 + e)  # sigmoid(a)
+    loss, sig = _bce_and_sigmoid(-s if target_one else s)
     g = -sig if target_one else sig
-    return loss_sum, g @ cols, g.T @ rows
+    return loss.sum(), g @ cols, g.T @ rows
 
 
 _COMPILED_PAIR_BLOCK: Callable | None = None
@@ -221,11 +227,9 @@ def _same_class_block(u: torch.Tensor, inv_tau: torch.Tensor, chunk: int, kernel
         rows = u[start:stop]
         # the diagonal square [start, stop)^2 holds both orders of each pair, and the self-pairs to remove
         loss_sq, g_rows, g_cols = kernel(rows, rows, inv_tau, True)
-        a = -(rows * rows).sum(dim=1) * inv_tau  # self-pairs: S_kk = |u_k|^2 / τ
-        e = torch.exp(-a.abs())
-        self_loss = (a.clamp_min(0) + torch.log1p(e)).sum()
-        self_g = -torch.where(a >= 0, 1.0, e) / (1.0 + e)
-        total = total + (loss_sq - self_loss)
+        self_loss, self_sig = _bce_and_sigmoid(-(rows * rows).sum(dim=1) * inv_tau)  # self-pairs: S_kk = |u_k|^2/τ
+        self_g = -self_sig
+        total = total + (loss_sq - self_loss.sum())
         grad[start:stop] += g_rows + g_cols - 2.0 * self_g[:, None] * rows
         # the rectangle right of the square stands for itself and its mirror image
         if stop < n:
