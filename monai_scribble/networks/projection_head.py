@@ -38,9 +38,12 @@ class ProjectionHead(nn.Sequential):
             if isinstance(module, nn.Conv2d):
                 nn.init.xavier_uniform_(module.weight)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102 - nn.Sequential semantics
+    def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self[0].in_channels:
             raise ValueError(f"expected (B, {self[0].in_channels}, H, W) features, got shape {tuple(x.shape)}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102 - nn.Sequential semantics
+        self._check_input(x)
         return super().forward(x)
 
     def forward_at(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -59,8 +62,7 @@ class ProjectionHead(nn.Sequential):
         Returns:
             ``(K, out_channels)``, equal to ``self(x).permute(0, 2, 3, 1).reshape(-1, out)[index]``.
         """
-        if x.ndim != 4 or x.shape[1] != self[0].in_channels:
-            raise ValueError(f"expected (B, {self[0].in_channels}, H, W) features, got shape {tuple(x.shape)}")
+        self._check_input(x)
         conv1, bn1, _, conv2, bn2 = self
         rows = x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])  # (N, C_in)
         hidden = rows @ conv1.weight.flatten(1).T.to(rows.dtype)  # (N, C_hidden)
