@@ -75,19 +75,26 @@ class PseudoLabelStore:
 
     @property
     def ids(self) -> list[str]:
-        return sorted(p.stem for p in self._folder(self.generation).glob("*.npy"))
+        return self._ids(self.generation)
+
+    def _ids(self, generation: int) -> list[str]:
+        return sorted(p.stem for p in self._folder(generation).glob("*.npy"))
 
     # ---------------------------------------------------------------- reading
-    def path(self, image_id: str) -> Path:
-        """File of ``image_id``'s map in the current generation."""
-        path = self._folder(self.generation) / f"{image_id}.npy"
+    def path(self, image_id: str, generation: int | None = None) -> Path:
+        """File of ``image_id``'s map in ``generation`` (default: the current one)."""
+        path = self._folder(self.generation if generation is None else generation) / f"{image_id}.npy"
         if not path.is_file():
             raise KeyError(f"{path}: no EMA map for image '{image_id}' in the pseudo-label store")
         return path
 
-    def get(self, image_id: str) -> np.ndarray:
-        """The current EMA map of ``image_id``: float32 ``(H, W)`` in ``[0, 1]`` (a fresh read every call)."""
-        return np.load(self.path(image_id), mmap_mode="r").astype(np.float32)
+    def get(self, image_id: str, generation: int | None = None) -> np.ndarray:
+        """EMA map of ``image_id`` in ``generation`` (default: the current one, read fresh every call).
+
+        Returns:
+            float32 ``(H, W)`` in ``[0, 1]``.
+        """
+        return np.load(self.path(image_id, generation), mmap_mode="r").astype(np.float32)
 
     # ---------------------------------------------------------------- writing (main process only)
     def update(self, probabilities: Mapping[str, np.ndarray], momentum: float) -> int:
@@ -102,8 +109,8 @@ class PseudoLabelStore:
         """
         if not 0.0 < momentum <= 1.0:
             raise ValueError(f"momentum must be in (0, 1], got {momentum}")
-        state = self.state
-        ids = self.ids
+        state = self.state  # read once: every map below comes from this generation
+        ids = self._ids(state["generation"])
         missing = sorted(set(ids) - set(probabilities))
         if missing:
             raise KeyError(f"EMA update needs every image of the store; missing {missing[:5]}")
@@ -113,7 +120,7 @@ class PseudoLabelStore:
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
         for image_id in ids:
-            old = self.get(image_id)
+            old = self.get(image_id, state["generation"])
             prob = np.asarray(probabilities[image_id], dtype=np.float32)
             if prob.shape != old.shape:
                 raise ValueError(f"probability map of '{image_id}' has shape {prob.shape}, store has {old.shape}")
@@ -194,9 +201,10 @@ class LoadPseudoLabelMapd(MapTransform):
         if self._store is None:  # opened lazily, in the worker process that uses it
             self._store = PseudoLabelStore(self.store_root)
         d = dict(data)
-        ema = torch.from_numpy(self._store.get(str(d[self.id_key])))[None]
+        state = self._store.state  # one read: the map and its update count belong to the same generation
+        ema = torch.from_numpy(self._store.get(str(d[self.id_key]), state["generation"]))[None]
         if self.bias_correction_momentum is not None:
-            updates = self._store.state["updates"]
+            updates = state["updates"]
             if updates > 0:
                 ema = (ema / (1.0 - (1.0 - self.bias_correction_momentum) ** updates)).clamp_(0.0, 1.0)
         d[self.ema_key] = ema
