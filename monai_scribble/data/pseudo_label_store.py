@@ -4,7 +4,7 @@ One float16 ``.npy`` map per training image, memory-mapped, under ``<root>/<gene
 Every EMA refresh writes a complete new *generation* next to the current one and then switches
 ``<root>/current.json`` atomically, so:
 
-- data-loader workers (other processes) always read a complete, fresh generation;
+- data-loader workers (other processes) and other data-parallel ranks always read a complete, fresh generation;
 - a run killed during a refresh still has the old generation intact;
 - a resumed run goes back to the generation recorded in its checkpoint (the previous generation is
   kept until a newer checkpoint no longer needs it, see :meth:`PseudoLabelStore.prune`).
@@ -96,9 +96,11 @@ class PseudoLabelStore:
         """
         return np.load(self.path(image_id, generation), mmap_mode="r").astype(np.float32)
 
-    # ---------------------------------------------------------------- writing (main process only)
+    # ---------------------------------------------------------------- writing
     def update(self, probabilities: Mapping[str, np.ndarray], momentum: float) -> int:
         """Write a new generation ``E <- m * p + (1 - m) * E`` for every image and make it current.
+
+        Single-process form of :meth:`begin_update` + :meth:`write_update` + :meth:`commit_update`.
 
         Args:
             probabilities: ``{id: (H, W) foreground probability}`` for **every** image of the store.
@@ -107,26 +109,63 @@ class PseudoLabelStore:
         Returns:
             The new generation number.
         """
-        if not 0.0 < momentum <= 1.0:
-            raise ValueError(f"momentum must be in (0, 1], got {momentum}")
+        _check_momentum(momentum)
         state = self.state  # read once: every map below comes from this generation
-        ids = self._ids(state["generation"])
-        missing = sorted(set(ids) - set(probabilities))
+        missing = sorted(set(self._ids(state["generation"])) - set(probabilities))
         if missing:
-            raise KeyError(f"EMA update needs every image of the store; missing {missing[:5]}")
-        new_generation = state["generation"] + 1
-        folder = self._folder(new_generation)
+            raise KeyError(f"EMA update needs every image of the store; missing {missing[:5]} ({len(missing)} in all)")
+        self.begin_update(state)
+        self.write_update(state, probabilities, momentum)
+        self.commit_update(state)
+        return state["generation"] + 1
+
+    def begin_update(self, state: Mapping[str, int]) -> Path:
+        """Create the empty folder of the generation after ``state`` (one process, before any write).
+
+        Returns:
+            The new generation's folder.
+        """
+        folder = self._folder(int(state["generation"]) + 1)
         if folder.exists():  # leftover of an interrupted refresh
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
-        for image_id in ids:
-            old = self.get(image_id, state["generation"])
-            prob = np.asarray(probabilities[image_id], dtype=np.float32)
+        return folder
+
+    def write_update(self, state: Mapping[str, int], probabilities: Mapping[str, np.ndarray], momentum: float) -> None:
+        """Write ``E <- m * p + (1 - m) * E`` for the images in ``probabilities`` into the next generation.
+
+        Under data-parallel training each rank writes its own share of the images; the generation only
+        becomes visible with :meth:`commit_update`.
+
+        Args:
+            state: the :attr:`state` the update starts from (read once, before :meth:`begin_update`).
+            probabilities: ``{id: (H, W) foreground probability}`` for some images of the store.
+            momentum: ``m`` in ``(0, 1]``.
+        """
+        _check_momentum(momentum)
+        generation = int(state["generation"])
+        folder = self._folder(generation + 1)
+        unknown = sorted(set(probabilities) - set(self._ids(generation)))
+        if unknown:
+            raise KeyError(f"no EMA map for images {unknown[:5]} in {self._folder(generation)}")
+        for image_id, prob in probabilities.items():
+            old = self.get(image_id, generation)
+            prob = np.asarray(prob, dtype=np.float32)
             if prob.shape != old.shape:
                 raise ValueError(f"probability map of '{image_id}' has shape {prob.shape}, store has {old.shape}")
             self._write_map(folder / f"{image_id}.npy", momentum * prob + (1.0 - momentum) * old)
-        self._set_current(new_generation, state["updates"] + 1)
-        return new_generation
+
+    def commit_update(self, state: Mapping[str, int]) -> None:
+        """Make the generation after ``state`` current, once every image has been written to it.
+
+        Raises:
+            KeyError: some images of the store have no map in the new generation (it stays invisible).
+        """
+        generation = int(state["generation"])
+        missing = sorted(set(self._ids(generation)) - set(self._ids(generation + 1)))
+        if missing:
+            raise KeyError(f"EMA update needs every image of the store; missing {missing[:5]} ({len(missing)} in all)")
+        self._set_current(generation + 1, int(state["updates"]) + 1)
 
     def restore(self, generation: int, updates: int) -> None:
         """Make ``generation`` current again (resume from a checkpoint that recorded it)."""
@@ -140,6 +179,11 @@ class PseudoLabelStore:
         for folder in self.root.iterdir():
             if folder.is_dir() and folder.name.isdigit() and int(folder.name) not in keep:
                 shutil.rmtree(folder, ignore_errors=True)
+
+
+def _check_momentum(momentum: float) -> None:
+    if not 0.0 < momentum <= 1.0:
+        raise ValueError(f"momentum must be in (0, 1], got {momentum}")
 
 
 def threshold_pseudo_labels(ema: torch.Tensor, scribbles: torch.Tensor, threshold: float) -> torch.Tensor:

@@ -12,7 +12,16 @@ from pathlib import Path
 
 from monai_scribble.losses.contrastive import ContrastiveTerm
 
-__all__ = ["METHODS", "EMA_PRESETS", "check_output_dir", "contrastive_terms", "ema_preset", "find_last_checkpoint", "method_settings"]
+__all__ = [
+    "METHODS",
+    "EMA_PRESETS",
+    "check_output_dir",
+    "contrastive_terms",
+    "ema_preset",
+    "find_last_checkpoint",
+    "method_settings",
+    "optimizer_param_groups",
+]
 
 METHODS: dict[str, dict] = {
     "supervised": {"targets": "label", "pseudo_labels": False, "terms": ()},
@@ -60,6 +69,25 @@ def contrastive_terms(
                               in_channels=64, hidden_channels=32, out_channels=32),
     }
     return [terms[name] for name in chosen]
+
+
+def optimizer_param_groups(network, contrastive_loss, learning_rate: float, decoder_lr_multiplier: float = 10.0) -> list[dict]:
+    """Parameter groups of the paper's optimiser: encoder and head at ``lr``, decoder at ``lr * multiplier``.
+
+    The contrastive projection heads (if any) train at ``lr``. ``DistributedDataParallel`` wrappers are
+    looked through, so train.json and multi_gpu_train.json share this.
+    """
+    from monai_scribble.engines.distributed import unwrap
+
+    network = unwrap(network)
+    groups = [
+        {"params": list(network.encoder.parameters()), "lr": learning_rate},
+        {"params": list(network.decoder.parameters()), "lr": learning_rate * decoder_lr_multiplier},
+        {"params": list(network.segmentation_head.parameters()), "lr": learning_rate},
+    ]
+    if contrastive_loss is not None:
+        groups.append({"params": list(unwrap(contrastive_loss).parameters()), "lr": learning_rate})
+    return groups
 
 
 def find_last_checkpoint(output_dir: str | os.PathLike) -> str | None:

@@ -18,6 +18,7 @@ from monai.engines import SupervisedTrainer
 from monai.utils import CommonKeys as Keys
 
 from monai_scribble.data.pseudo_label_store import threshold_pseudo_labels
+from monai_scribble.engines.distributed import unwrap
 from monai_scribble.handlers.stage_switch import MAIN, StageSwitchHandler
 from monai_scribble.losses.contrastive import MultiscaleContrastiveLoss, contrastive_labels
 from monai_scribble.losses.partial_ce import PartialCrossEntropyLoss
@@ -38,12 +39,13 @@ class ScribbleTrainer(SupervisedTrainer):
         max_epochs: epochs.
         train_data_loader: batches with ``image`` (B, 3, H, W), ``scribble`` (B, 1, H, W) in {0, 1, 250}
             and, for the main stage, ``ema`` (B, 1, H, W) EMA maps.
-        network: a :class:`~monai_scribble.networks.MultiscaleUNet`.
+        network: a :class:`~monai_scribble.networks.MultiscaleUNet` (or it inside ``DistributedDataParallel``).
         optimizer: optimiser of the network (and of the contrastive heads).
         warmup_epochs: scribble-only epochs before the main stage (negative: never switch).
         pseudo_weight: weight of the pseudo-label CE (0.5).
         ema_threshold: confidence threshold of the pseudo-labels (DSB 0.8, MoNuSeg 0.95).
-        contrastive_loss: the multiscale contrastive loss, or ``None`` (plain Scribble2Label).
+        contrastive_loss: the multiscale contrastive loss (or it inside ``DistributedDataParallel``, so the
+            projection heads' gradients are averaged over ranks), or ``None`` (plain Scribble2Label).
         use_pseudo_labels: ``False`` for the scribble-only and supervised baselines.
         amp_dtype: autocast dtype (``torch.bfloat16`` on CPU or CUDA, ``torch.float16`` on CUDA with a
             gradient scaler), or ``None``.
@@ -62,7 +64,7 @@ class ScribbleTrainer(SupervisedTrainer):
         warmup_epochs: int = 100,
         pseudo_weight: float = 0.5,
         ema_threshold: float = 0.8,
-        contrastive_loss: MultiscaleContrastiveLoss | None = None,
+        contrastive_loss: MultiscaleContrastiveLoss | torch.nn.Module | None = None,
         use_pseudo_labels: bool = True,
         amp_dtype: torch.dtype | None = None,
         channels_last: bool = False,
@@ -108,7 +110,7 @@ class ScribbleTrainer(SupervisedTrainer):
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
             if contrastive is not None:
-                logits, features = self.network.forward_features(images)
+                logits, features = self.network(images, return_features=True)
             else:
                 logits, features = self.network(images), {}
             terms = {"scribble_ce": self.loss_function(logits, scribbles)}
@@ -118,9 +120,9 @@ class ScribbleTrainer(SupervisedTrainer):
                 terms["pseudo_ce"] = self.loss_function(logits, pseudo)
                 loss = loss + self.pseudo_weight * terms["pseudo_ce"]
                 if contrastive is not None:
-                    values = contrastive.forward_terms(features, contrastive_labels(pseudo, scribbles))
+                    values = contrastive(features, contrastive_labels(pseudo, scribbles), return_terms=True)
                     terms.update(values)
-                    loss = loss + sum(t.weight * values[t.name] for t in contrastive.terms)
+                    loss = loss + sum(t.weight * values[t.name] for t in unwrap(contrastive).terms)
         if not torch.isfinite(loss):
             detail = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
             raise FloatingPointError(f"non-finite loss at epoch {engine.state.epoch}, iteration {engine.state.iteration}: {detail}")

@@ -1,9 +1,12 @@
-"""Ignite handlers: stage switch and EMA pseudo-label refresh."""
+"""Ignite handlers: stage switch, EMA pseudo-label refresh, checkpoints, data-parallel buffer broadcast."""
 
 from __future__ import annotations
 
+from monai_scribble.handlers.broadcast_buffers import BroadcastBuffersHandler
 from monai_scribble.handlers.checkpoint import BestModelSaver, TrainingCheckpointHandler
 from monai_scribble.handlers.ema_pseudo_label import EMAPseudoLabelHandler
 from monai_scribble.handlers.stage_switch import MAIN, WARMUP, StageSwitchHandler
 
-__all__ = ["BestModelSaver", "EMAPseudoLabelHandler", "MAIN", "StageSwitchHandler", "TrainingCheckpointHandler", "WARMUP"]
+__all__ = [
+    "BestModelSaver",
+    "BroadcastBuffersHandler", "EMAPseudoLabelHandler", "MAIN", "StageSwitchHandler", "TrainingCheckpointHandler", "WARMUP"]

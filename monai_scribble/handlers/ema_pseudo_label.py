@@ -7,11 +7,13 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 
+import ignite.distributed as idist
 import torch
 from ignite.engine import Engine, Events
 from monai.transforms import DivisiblePad
 
 from monai_scribble.data.pseudo_label_store import PseudoLabelStore
+from monai_scribble.engines.distributed import unwrap
 
 __all__ = ["EMAPseudoLabelHandler"]
 
@@ -24,11 +26,17 @@ class EMAPseudoLabelHandler:
     eval mode, without gradients or augmentation; images are padded to a multiple of 32 at the end,
     batched by size, and the probabilities cropped back.
 
+    Under data-parallel training (``torchrun``, multi_gpu_train.json) rank ``r`` of ``w`` predicts and
+    writes images ``r, r + w, ...`` of ``dataset`` into the new generation; rank 0 makes it current once
+    every rank has written (barriers before and after), so each image is updated exactly once per refresh
+    and all ranks train on the same maps.
+
     Args:
         store: the :class:`~monai_scribble.data.pseudo_label_store.PseudoLabelStore`.
         dataset: items ``{"id": str, "image": (3, H, W) normalised tensor}`` for every training image
             (e.g. a MONAI ``Dataset`` with the evaluation transforms).
-        network: the segmentation network (logits ``(B, 2, H, W)``).
+        network: the segmentation network (logits ``(B, 2, H, W)``; a ``DistributedDataParallel`` wrapper
+            is unwrapped for inference, which needs no collective communication).
         period: epochs between refreshes.
         momentum: EMA momentum ``m`` (DSB 0.2, MoNuSeg 0.1).
         device: inference device.
@@ -68,13 +76,15 @@ class EMAPseudoLabelHandler:
             engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.period), self)
 
     @torch.no_grad()
-    def predict(self) -> dict[str, torch.Tensor]:
-        """Foreground probability ``(H, W)`` of every image of ``dataset``."""
+    def predict(self, indices: Sequence[int] | None = None) -> dict[str, torch.Tensor]:
+        """Foreground probability ``(H, W)`` of the images of ``dataset`` at ``indices`` (default: all)."""
         by_shape: dict[tuple, list[dict]] = defaultdict(list)
-        for item in self.dataset:
+        for index in range(len(self.dataset)) if indices is None else indices:
+            item = self.dataset[index]
             by_shape[tuple(item["image"].shape)].append(item)
-        was_training = self.network.training
-        self.network.eval()
+        network = unwrap(self.network)
+        was_training = network.training
+        network.eval()
         probabilities: dict[str, torch.Tensor] = {}
         try:
             for shape, items in by_shape.items():
@@ -82,18 +92,27 @@ class EMAPseudoLabelHandler:
                     batch = items[start : start + self.batch_size]
                     images = torch.stack([self.pad(torch.as_tensor(i["image"])) for i in batch]).to(self.device)
                     with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
-                        logits = self.network(images)
+                        logits = network(images)
                     fg = torch.softmax(logits.float(), dim=1)[:, 1, : shape[-2], : shape[-1]].cpu()
                     probabilities.update({str(i["id"]): p for i, p in zip(batch, fg)})
         finally:
-            self.network.train(was_training)
+            network.train(was_training)
         return probabilities
 
     def __call__(self, engine: Engine) -> None:
         start = time.perf_counter()
-        previous = self.store.generation
-        self.store.update({k: v.numpy() for k, v in self.predict().items()}, self.momentum)
-        self.store.prune(keep={previous})  # the last checkpoint may still point at the previous generation
+        rank, world_size = idist.get_rank(), idist.get_world_size()
+        state = self.store.state  # every rank starts from the same generation
+        if rank == 0:
+            self.store.begin_update(state)
+        idist.barrier()
+        shard = range(rank, len(self.dataset), world_size)
+        self.store.write_update(state, {k: v.numpy() for k, v in self.predict(shard).items()}, self.momentum)
+        idist.barrier()
+        if rank == 0:
+            self.store.commit_update(state)
+            self.store.prune(keep={state["generation"]})  # the last checkpoint may still point at it
+        idist.barrier()
         self.logger.info(
             "epoch %d: EMA pseudo-labels refreshed (update %d) in %.1f s", engine.state.epoch, self.store.state["updates"], time.perf_counter() - start
         )

@@ -419,15 +419,21 @@ class MultiscaleContrastiveLoss(_Loss):
             raise KeyError(f"features {missing} are needed by the contrastive terms but got only {list(features)}")
         return {t.name: self.term_loss(t, features[t.feature], labels) for t in self.terms}
 
-    def forward(self, features: Mapping[str, torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, features: Mapping[str, torch.Tensor], labels: torch.Tensor, return_terms: bool = False
+    ) -> torch.Tensor | dict[str, torch.Tensor]:
         """Weighted sum ``Σ λ_k R_k`` of the terms.
 
         Args:
             features: ``{name: (B, C, H/s, W/s)}`` decoder features.
             labels: ``(B, H, W)`` or ``(B, 1, H, W)`` pixel labels in {0, 1, IGNORE}
                 (see :func:`contrastive_labels`).
+            return_terms: return :meth:`forward_terms` (the unweighted terms) instead, through
+                ``forward`` so that a ``DistributedDataParallel`` wrapper synchronises the heads' gradients.
         """
         values = self.forward_terms(features, labels)
+        if return_terms:
+            return values
         return sum(t.weight * values[t.name] for t in self.terms)
 
     def extra_repr(self) -> str:

@@ -30,7 +30,8 @@ class MultiscaleUNet(FlexibleUNet):
     """``FlexibleUNet`` whose ``forward`` returns logits and ``forward_features`` also returns decoder features.
 
     The plain ``forward`` makes the network deployable as an ordinary bundle ``network_def``; the trainer
-    calls :meth:`forward_features` to get the decoder blocks the contrastive loss needs.
+    calls ``network(x, return_features=True)`` (:meth:`forward_features`) to get the decoder blocks the
+    contrastive loss needs.
 
     Args:
         in_channels: input channels (3 for RGB).
@@ -91,8 +92,16 @@ class MultiscaleUNet(FlexibleUNet):
                 "pad the image (e.g. monai.transforms.DivisiblePad(k=32)) or use whole-image inference"
             )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, out_channels, H, W)`` for ``x`` of shape ``(B, in_channels, H, W)``."""
+    def forward(
+        self, x: torch.Tensor, return_features: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Logits ``(B, out_channels, H, W)`` for ``x`` of shape ``(B, in_channels, H, W)``.
+
+        With ``return_features=True``, the same as :meth:`forward_features` (through ``forward``, so a
+        ``DistributedDataParallel`` wrapper sees the call and synchronises the gradients).
+        """
+        if return_features:
+            return self.forward_features(x)
         self.check_input(x)
         return super().forward(x)
 

@@ -51,6 +51,35 @@ def test_update_errors_leave_current_generation(tmp_path, probabilities, momentu
     assert store.generation == 0
 
 
+def test_sharded_update_equals_single_update(tmp_path):
+    """Data-parallel refresh: each rank writes its share, then one commit; same maps as one update."""
+    probabilities = {"a": np.full((4, 5), 0.9, np.float32), "b": np.full((3, 3), 0.3, np.float32)}
+    single = PseudoLabelStore(tmp_path / "single", SHAPES)
+    single.update(probabilities, 0.2)
+    sharded = PseudoLabelStore(tmp_path / "sharded", SHAPES)
+    state = sharded.state
+    sharded.begin_update(state)
+    for shard in (["a"], ["b"]):  # rank 0, rank 1
+        sharded.write_update(state, {k: probabilities[k] for k in shard}, 0.2)
+    assert sharded.generation == 0  # invisible until committed
+    sharded.commit_update(state)
+    assert sharded.state == single.state == {"generation": 1, "updates": 1}
+    for image_id in SHAPES:
+        np.testing.assert_array_equal(sharded.get(image_id), single.get(image_id))
+
+
+def test_commit_with_a_missing_shard_is_refused(tmp_path):
+    store = PseudoLabelStore(tmp_path / "ema", SHAPES)
+    state = store.state
+    store.begin_update(state)
+    store.write_update(state, {"a": np.ones((4, 5), np.float32)}, 0.2)
+    with pytest.raises(KeyError, match=r"missing \['b'\] \(1 in all\)"):
+        store.commit_update(state)
+    assert store.state == {"generation": 0, "updates": 0}
+    with pytest.raises(KeyError, match=r"no EMA map for images \['zz'\]"):
+        store.write_update(state, {"zz": np.ones((2, 2), np.float32)}, 0.2)
+
+
 def test_missing_store_and_id(tmp_path):
     with pytest.raises(FileNotFoundError, match="no pseudo-label store here"):
         PseudoLabelStore(tmp_path / "nothing")

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
-from monai_scribble.engines.presets import METHODS, check_output_dir, contrastive_terms, ema_preset
+from monai_scribble.engines.presets import METHODS, check_output_dir, contrastive_terms, ema_preset, optimizer_param_groups
+from monai_scribble.losses import MultiscaleContrastiveLoss
+from monai_scribble.networks import MultiscaleUNet
 
 
 @pytest.mark.parametrize(
@@ -18,6 +21,19 @@ def test_paper_hyper_parameters():
     assert (r4.delta, r4.temperature, r4.weight, r4.in_channels, r4.hidden_channels) == (4, 0.1, 10.0, 64, 32)
     assert ema_preset("dsb_fluo") == (0.2, 0.8) and ema_preset("monuseg") == (0.1, 0.95)
     assert set(METHODS) == {"supervised", "scribble_only", "s2l", "s2l_r1", "s2l_r4", "s2l_r1r4"}
+
+
+@pytest.mark.parametrize("wrap", [False, True])
+@pytest.mark.parametrize("with_heads", [False, True])
+def test_optimizer_param_groups(wrap, with_heads):
+    network = MultiscaleUNet()
+    heads = MultiscaleContrastiveLoss(contrastive_terms("s2l_r1r4")) if with_heads else None
+    wrapped = torch.nn.DataParallel(network) if wrap else network  # wrappers (DDP too) are looked through
+    groups = optimizer_param_groups(wrapped, heads, 3e-4, 10.0)
+    assert [g["lr"] for g in groups] == pytest.approx([3e-4, 3e-3, 3e-4] + ([3e-4] if with_heads else []))
+    grouped = [id(p) for g in groups for p in g["params"]]
+    expected = list(network.parameters()) + (list(heads.parameters()) if with_heads else [])
+    assert len(grouped) == len(set(grouped)) == len(expected) and set(grouped) == {id(p) for p in expected}
 
 
 def test_unknown_method():

@@ -26,6 +26,10 @@ def test_forward_is_plain_logits_and_matches_forward_features(network):
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(network(x), network.forward_features(x)[0])
+        logits, features = network(x, return_features=True)  # through forward, as DistributedDataParallel needs
+        expected_logits, expected_features = network.forward_features(x)
+    torch.testing.assert_close(logits, expected_logits)
+    assert features.keys() == expected_features.keys()
 
 
 def test_default_features_are_the_papers():
