@@ -37,7 +37,7 @@ from monai_scribble.data.scribbles import (
 )
 from monai_scribble.data.splits import split_ids
 
-__all__ = ["DATASETS", "DSB_MODALITIES", "prepare_datalist", "load_split_samples", "synthesize_scribbles"]
+__all__ = ["DATASETS", "DSB_MODALITIES", "apply_split_file", "prepare_datalist", "load_split_samples", "synthesize_scribbles", "write_split_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +103,40 @@ def load_split_samples(
     return by_split(samples, test_fold=4 if all(s.label for s in samples) else None)
 
 
+def apply_split_file(split: dict[str, list[Sample]], split_file: str | os.PathLike) -> dict[str, list[Sample]]:
+    """Re-split the samples of ``split`` by the id lists of a published split file.
+
+    The file (see :func:`write_split_file`) holds ``{"training": [ids], "validation": [ids], "test": [ids]}``
+    (plus provenance fields). Every listed id must be a sample of the dataset.
+
+    Raises:
+        DataError: unreadable file, a missing key, or ids the dataset does not have (listed).
+    """
+    path = Path(split_file)
+    try:
+        published = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise DataError(path, f"unreadable split file ({type(err).__name__}: {err})") from err
+    missing_keys = [key for key in SPLIT_KEYS if not isinstance(published.get(key), list)]
+    if missing_keys:
+        raise DataError(path, f"split file has no id list for {missing_keys}")
+    index = {sample.id: sample for key in SPLIT_KEYS for sample in split[key]}
+    unknown = sorted({i for key in SPLIT_KEYS for i in published[key]} - set(index))
+    if unknown:
+        raise DataError(path, f"{len(unknown)} ids of the split file are not in the dataset: {unknown[:5]}")
+    return {key: [index[i] for i in published[key]] for key in SPLIT_KEYS}
+
+
+def write_split_file(datalist_path: str | os.PathLike, split_file: str | os.PathLike) -> Path:
+    """Publish the ids (only ids: no paths, no data) of each split of a datalist, for :func:`apply_split_file`."""
+    datalist = json.loads(Path(datalist_path).read_text())
+    published = {k: datalist.get(k) for k in ("dataset", "fold", "seed", "scribble_ratio")}
+    published.update({key: [item["id"] for item in datalist[key]] for key in SPLIT_KEYS})
+    published["skipped"] = [{k: v for k, v in item.items() if k in ("id", "split", "reason")} for item in datalist.get("skipped", [])]
+    text = json.dumps(published, indent=1) + "\n"
+    return atomic_write(split_file, lambda tmp: Path(tmp).write_text(text))
+
+
 def synthesize_scribbles(
     samples: Sequence[Sample],
     scribble_dir: str | os.PathLike,
@@ -158,11 +192,14 @@ def prepare_datalist(
     scribble_format: ScribbleFormat | str = ScribbleFormat.S2L,
     cache_dir: str | os.PathLike | None = None,
     num_synthetic: int = 24,
+    split_file: str | os.PathLike | None = None,
 ) -> Path:
     """Read, split, synthesise scribbles and write ``<output_dir>/datalist.json``.
 
     Scribbles given by the dataset (folder datasets) are read in ``scribble_format`` and checked;
-    missing ones are synthesised from label maps at ``scribble_ratio`` with ``seed``.
+    missing ones are synthesised from label maps at ``scribble_ratio`` with ``seed``. With
+    ``split_file`` (a published split, :func:`write_split_file`) the id lists of that file are used
+    instead of the seeded split.
 
     Returns:
         The path of the written datalist.
@@ -176,6 +213,8 @@ def prepare_datalist(
         raise ValueError(f"scribble_ratio must be in (0, 1], got {scribble_ratio}")
     output = Path(output_dir).resolve()
     split = load_split_samples(dataset, dataset_dir, output, fold=fold, seed=seed, cache_dir=cache_dir, num_synthetic=num_synthetic)
+    if split_file:
+        split = apply_split_file(split, split_file)
     all_samples = [s for key in SPLIT_KEYS for s in split[key]]
     if not all_samples:
         raise DataError(dataset_dir or output, f"dataset '{dataset}' has no images")
@@ -193,6 +232,7 @@ def prepare_datalist(
         "seed": seed,
         "scribble_ratio": float(scribble_ratio),
         "scribble_format": scribble_format.value,
+        "split_file": str(Path(split_file).resolve()) if split_file else None,
         "skipped": [],
     }
     for key in SPLIT_KEYS:

@@ -21,6 +21,7 @@ from PIL import Image, UnidentifiedImageError
 __all__ = [
     "DataError",
     "IMAGE_SUFFIXES",
+    "write_label",
     "file_stem",
     "has_image_suffix",
     "read_array",
@@ -234,3 +235,32 @@ def write_png(path: str | os.PathLike, array: np.ndarray) -> Path:
         array = array.astype(np.uint16)
     image = Image.fromarray(array)
     return atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
+
+
+def write_label(path: str | os.PathLike, labels: np.ndarray) -> Path:
+    """Write a ``(H, W)`` instance map as uint16, atomically: ``.tif``/``.tiff``, ``.png`` or ``.nii.gz``/``.nii``.
+
+    NIfTI files store ``(x, y) = (column, row)``, the layout :func:`read_array` reads back.
+
+    Raises:
+        ValueError: not 2-D, negative ids or ids above 65535, or an unsupported suffix.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"expected a (H, W) instance map for {path}, got shape {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() > 65535):
+        raise ValueError(f"instance ids in [{labels.min()}, {labels.max()}] do not fit uint16 ({path})")
+    labels = labels.astype(np.uint16)
+    lower = str(path).lower()
+    if lower.endswith((".tif", ".tiff")):
+        import tifffile
+
+        return atomic_write(path, lambda tmp: tifffile.imwrite(tmp, labels))
+    if lower.endswith((".nii.gz", ".nii")):
+        import nibabel as nib
+
+        image = nib.Nifti1Image(np.ascontiguousarray(labels.T), affine=np.eye(4))
+        return atomic_write(path, lambda tmp: nib.save(image, tmp))
+    if lower.endswith(".png"):
+        return write_png(path, labels)
+    raise ValueError(f"{path}: unsupported label file type; use .tif, .png or .nii.gz")

@@ -15,10 +15,12 @@ from monai_scribble.losses.contrastive import ContrastiveTerm
 __all__ = [
     "METHODS",
     "EMA_PRESETS",
+    "as_bool",
     "check_output_dir",
     "contrastive_terms",
     "ema_preset",
     "find_last_checkpoint",
+    "labelled_items",
     "method_settings",
     "optimizer_param_groups",
 ]
@@ -90,12 +92,47 @@ def optimizer_param_groups(network, contrastive_loss, learning_rate: float, deco
     return groups
 
 
+def labelled_items(datalist_path, split: str = "test") -> list[dict]:
+    """Items of ``split`` in the datalist, each with a label map (evaluation needs full masks).
+
+    Raises:
+        ValueError: unknown split, an empty split, or items without ``label`` (listed by id).
+    """
+    from monai.data import load_decathlon_datalist
+
+    if split not in ("training", "validation", "test"):
+        raise ValueError(f"unknown split '{split}'; choose training, validation or test")
+    items = load_decathlon_datalist(str(datalist_path), data_list_key=split)
+    if not items:
+        raise ValueError(f"{datalist_path}: the '{split}' split is empty")
+    unlabelled = [str(item.get("id")) for item in items if not item.get("label")]
+    if unlabelled:
+        raise ValueError(f"{datalist_path}: evaluation needs label maps, but {len(unlabelled)} '{split}' images have none: {unlabelled[:5]}")
+    return items
+
+
 def find_last_checkpoint(output_dir: str | os.PathLike) -> str | None:
     """The training checkpoint with the highest epoch in ``<output_dir>/checkpoints``, or ``None``."""
     paths = glob.glob(os.path.join(str(output_dir), "checkpoints", "checkpoint_epoch=*.pt"))
     if not paths:
         return None
     return max(paths, key=lambda p: int(Path(p).stem.split("=")[-1]))
+
+
+def as_bool(value: bool | str | int, name: str = "value") -> bool:
+    """A bundle flag given on the command line: ``--resume true`` arrives as the string ``"true"``.
+
+    Raises:
+        ValueError: anything but a bool, 0/1 or true/false/yes/no (any case).
+    """
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ValueError(f"--{name} must be true or false, got {value!r}")
 
 
 def check_output_dir(output_dir: str | os.PathLike, resume: bool) -> str | None:
@@ -105,6 +142,7 @@ def check_output_dir(output_dir: str | os.PathLike, resume: bool) -> str | None:
         FileExistsError: ``output_dir`` already holds a training checkpoint and ``resume`` is false.
         FileNotFoundError: ``resume`` is true but there is no checkpoint to resume from.
     """
+    resume = as_bool(resume, "resume")
     last = find_last_checkpoint(output_dir)
     if last and not resume:
         raise FileExistsError(

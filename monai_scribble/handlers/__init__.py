@@ -5,8 +5,16 @@ from __future__ import annotations
 from monai_scribble.handlers.broadcast_buffers import BroadcastBuffersHandler
 from monai_scribble.handlers.checkpoint import BestModelSaver, TrainingCheckpointHandler
 from monai_scribble.handlers.ema_pseudo_label import EMAPseudoLabelHandler
+from monai_scribble.handlers.metrics_writer import InstanceMetricsWriter
 from monai_scribble.handlers.stage_switch import MAIN, WARMUP, StageSwitchHandler
 
 __all__ = [
     "BestModelSaver",
-    "BroadcastBuffersHandler", "EMAPseudoLabelHandler", "MAIN", "StageSwitchHandler", "TrainingCheckpointHandler", "WARMUP"]
+    "BroadcastBuffersHandler",
+    "EMAPseudoLabelHandler",
+    "InstanceMetricsWriter",
+    "MAIN",
+    "StageSwitchHandler",
+    "TrainingCheckpointHandler",
+    "WARMUP",
+]

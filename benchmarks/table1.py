@@ -1,0 +1,198 @@
+"""Table-1 harness: prepare -> train -> evaluate for every (dataset, method, fold) cell, beside the paper.
+
+Usage::
+
+    python benchmarks/table1.py --profile cpu-budget --datasets dsb_bf monuseg --methods supervised s2l s2l_r1r4 \
+        --folds 0 [--data_root ../shared/data] [--seed 0] --out runs/table1_cpu
+
+Each cell runs the bundle's own commands in a subprocess (``training`` with train.json, then
+``evaluating`` with train.json + evaluate.json on the test split, model selected by validation IoU as
+in the paper) in ``<out>/<dataset>_<method>_fold<k>/``. A finished cell (``metrics.json`` present) is
+not rerun; an interrupted one resumes from its training checkpoint.
+
+Splits: the ids of every split used are published in ``bundles/scribble_cell_segmentation/configs/splits/``
+(``<dataset>_seed<s>_fold<k>.json``). When such a file exists the cell uses it (``--split_file``); when
+not, the cell's seeded split is written there after its first ``prepare``.
+
+Writes ``<out>/results.json`` (one record per cell: all metric means and stds, dataset-level IoU, train
+and evaluation seconds, schedule, profile, seed, git commit) and ``<out>/results.md`` (our mDice-legacy /
+IoU beside the paper's Table 1, and the other metrics). Prints the path of results.json as the last line.
+
+Profiles (``select_by iou``, bundle defaults elsewhere):
+
+- ``full``: the paper's schedule for a GPU: 1000 epochs, warm-up 100, EMA every 5 epochs, batch 8, crop
+  256, validation every epoch, EMA bias correction off.
+- ``cpu-budget``: a scaled schedule that fits about 10 minutes per run on a 2-core CPU (fp32: this
+  CPU has no native bf16, see README): batch 4, crop 256; warm-up is half of the epochs, the EMA is
+  refreshed 4 times per stage and validation runs twice per stage (dsb_bf: 32 epochs, warm-up 16, EMA
+  every 4, validation every 8; monuseg: 16 epochs, warm-up 8, EMA every 4, validation every 8). On this
+  CPU whole-image inference dominates: one EMA refresh takes ~30 s on the 9 large dsb_bf images and
+  ~85 s on the 24 MoNuSeg tiles. EMA bias correction is on, because with this few refreshes the
+  zero-initialised EMA could not produce a foreground pseudo-label (method-spec §5.7). dsb_fluo (327
+  training images, ~3.5 min per epoch) does not fit: 4 epochs, warm-up 2.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BUNDLE = REPO_ROOT / "bundles" / "scribble_cell_segmentation"
+TRAIN = BUNDLE / "configs" / "train.json"
+EVALUATE = BUNDLE / "configs" / "evaluate.json"
+SPLITS = BUNDLE / "configs" / "splits"
+
+DATASET_DIRS = {"dsb_bf": "dsb2018/stage1_train", "dsb_fluo": "dsb2018/stage1_train", "dsb_histo": "dsb2018/stage1_train", "monuseg": "monuseg"}
+METHODS = ("supervised", "s2l", "s2l_r1", "s2l_r4", "s2l_r1r4")
+
+PROFILES: dict[str, dict[str, dict]] = {
+    "full": {
+        "*": {"max_epochs": 1000, "warmup_epochs": 100, "ema_period": 5, "batch_size": 8, "crop_size": 256, "val_interval": 1,
+              "ema_bias_correction": False},
+    },
+    "cpu-budget": {
+        "*": {"batch_size": 4, "crop_size": 256, "ema_bias_correction": True},
+        "dsb_bf": {"max_epochs": 32, "warmup_epochs": 16, "ema_period": 4, "val_interval": 8},
+        "dsb_histo": {"max_epochs": 16, "warmup_epochs": 8, "ema_period": 4, "val_interval": 8},
+        "dsb_fluo": {"max_epochs": 4, "warmup_epochs": 2, "ema_period": 1, "val_interval": 2},
+        "monuseg": {"max_epochs": 16, "warmup_epochs": 8, "ema_period": 4, "val_interval": 8},
+    },
+}
+
+PAPER_TABLE1: dict[str, dict[str, tuple[float, float]]] = {
+    # method -> dataset -> (mDice, IoU), Oh, Lee & Jeong, ISBI 2022, Table 1
+    "s2l": {"dsb_bf": (0.6980, 0.8108), "dsb_fluo": (0.8235, 0.8419), "monuseg": (0.7098, 0.6586)},
+    "s2l_r1": {"dsb_bf": (0.7068, 0.8153), "dsb_fluo": (0.8267, 0.8565), "monuseg": (0.7165, 0.6715)},
+    "s2l_r4": {"dsb_bf": (0.7078, 0.8292), "dsb_fluo": (0.8234, 0.8505), "monuseg": (0.7205, 0.6603)},
+    "s2l_r1r4": {"dsb_bf": (0.7199, 0.8368), "dsb_fluo": (0.8268, 0.8570), "monuseg": (0.7128, 0.6639)},
+    "supervised": {"dsb_bf": (0.7305, 0.8665), "dsb_fluo": (0.8204, 0.8790), "monuseg": (0.7646, 0.6867)},
+}
+
+
+def schedule(profile: str, dataset: str) -> dict:
+    """Bundle overrides of ``profile`` for ``dataset``."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile '{profile}'; choose one of {', '.join(PROFILES)}")
+    return {**PROFILES[profile]["*"], **PROFILES[profile].get(dataset, {})}
+
+
+def git_commit() -> str:
+    result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
+    return result.stdout.strip() + ("-dirty" if dirty else "") if result.returncode == 0 else "unknown"
+
+
+def _bundle(run_id: str, configs: list[Path], args: dict, log: Path) -> float:
+    config = str([str(c) for c in configs]) if len(configs) > 1 else str(configs[0])
+    command = [sys.executable, "-m", "monai.bundle", "run", run_id, "--config_file", config]
+    for key, value in args.items():
+        command += [f"--{key}", str(value)]
+    start = time.perf_counter()
+    with open(log, "a") as stream:
+        stream.write("$ " + " ".join(command) + "\n")
+        stream.flush()
+        result = subprocess.run(command, cwd=REPO_ROOT, stdout=stream, stderr=subprocess.STDOUT)
+    if result.returncode:
+        raise RuntimeError(f"{run_id} failed (exit {result.returncode}); see {log}")
+    return time.perf_counter() - start
+
+
+def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path, out: Path, seed: int) -> dict:
+    """Train and evaluate one cell (skipped when its metrics exist); returns its record."""
+    cell = out / f"{dataset}_{method}_fold{fold}"
+    record_path = cell / "record.json"
+    if record_path.is_file():
+        return json.loads(record_path.read_text())
+    cell.mkdir(parents=True, exist_ok=True)
+    split_file = SPLITS / f"{dataset}_seed{seed}_fold{fold}.json"
+    common = {"dataset": dataset, "dataset_dir": data_root / DATASET_DIRS[dataset], "fold": fold, "seed": seed,
+              "output_dir": cell, "ckpt_dir": cell / "models", "num_workers": 0}
+    if split_file.is_file():
+        common["split_file"] = split_file
+    overrides = schedule(profile, dataset)
+    log = cell / "log.txt"
+    resume = any((cell / "checkpoints").glob("checkpoint_epoch=*.pt"))
+    train_seconds = _bundle("training", [TRAIN], {**common, **overrides, "method": method, "select_by": "iou", "resume": resume}, log)
+    if not split_file.is_file():
+        from monai_scribble.data.datalist import write_split_file
+
+        write_split_file(cell / "datalist.json", split_file)
+    eval_seconds = _bundle("evaluating", [TRAIN, EVALUATE], {**common, "split": "test"}, log)
+    summary = json.loads((cell / "metrics.json").read_text())
+    record = {
+        "dataset": dataset, "method": method, "fold": fold, "seed": seed, "profile": profile,
+        "metrics": summary["metrics"], "dataset_iou": summary["dataset_iou"], "n_test_images": summary["n_images"],
+        "train_seconds": round(train_seconds, 1), "eval_seconds": round(eval_seconds, 1), "epochs": overrides.get("max_epochs"),
+        "schedule": {k: v for k, v in overrides.items()}, "resumed": resume, "split_file": str(split_file.relative_to(REPO_ROOT)),
+        "model_selection": "validation IoU (full masks, as in the paper)", "git_commit": git_commit(),
+        "torch_threads": int(os.environ.get("OMP_NUM_THREADS", 0)) or None,
+    }  # fmt: skip
+    record_path.write_text(json.dumps(record, indent=1))
+    return record
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
+
+
+def results_markdown(records: list[dict], profile: str) -> str:
+    datasets = [d for d in ("dsb_bf", "dsb_fluo", "monuseg", "dsb_histo") if any(r["dataset"] == d for r in records)]
+    by_cell = {(r["dataset"], r["method"]): r for r in records}  # fold 0 (or the last fold run) per cell
+    lines = [f"# Table 1: ours ({profile} profile) beside the paper", "",
+             "mDice (legacy evaluation, as the paper's code) / IoU on the test split; paper values from Oh, Lee & Jeong, ISBI 2022.", "",
+             "| Method | " + " | ".join(f"{d} ours | {d} paper" for d in datasets) + " |",
+             "|---|" + "---|---|" * len(datasets)]  # fmt: skip
+    for method in METHODS:
+        cells = []
+        for dataset in datasets:
+            record = by_cell.get((dataset, method))
+            ours = f"{_fmt(record['metrics']['mdice_legacy']['mean'])} / {_fmt(record['metrics']['iou']['mean'])}" if record else "not run"
+            paper = PAPER_TABLE1.get(method, {}).get(dataset)
+            cells += [ours, f"{paper[0]:.4f} / {paper[1]:.4f}" if paper else "–"]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    lines += ["", "Other metrics (ours): mDice corrected, AJI, PQ, F1@0.5, dataset-level IoU; train seconds.", "",
+              "| Dataset | Method | Fold | mDice | AJI | PQ | F1@0.5 | dataset IoU | epochs | train s |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in records:
+        m = r["metrics"]
+        lines.append(f"| {r['dataset']} | {r['method']} | {r['fold']} | {_fmt(m['mdice']['mean'])} | {_fmt(m['aji']['mean'])} | "
+                     f"{_fmt(m['pq']['mean'])} | {_fmt(m['f1_50']['mean'])} | {_fmt(r['dataset_iou'])} | {r['epochs']} | {r['train_seconds']:.0f} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> str:
+    import argparse
+
+    from monai_scribble.constants import DATA_ENV_VAR
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--profile", choices=list(PROFILES), default="cpu-budget")
+    parser.add_argument("--datasets", nargs="+", choices=list(DATASET_DIRS), default=["dsb_bf", "monuseg"])
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=["supervised", "s2l", "s2l_r1r4"])
+    parser.add_argument("--folds", nargs="+", type=int, default=[0])
+    parser.add_argument("--data_root", default=None, help=f"folder holding dsb2018/ and monuseg/ (default ${DATA_ENV_VAR} or ../shared/data)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="runs/table1")
+    args = parser.parse_args(argv)
+    root = Path(args.data_root or os.environ.get(DATA_ENV_VAR) or REPO_ROOT.parent / "shared" / "data").resolve()
+    out_dir = Path(args.out).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records = []
+    for dataset in args.datasets:
+        for method in args.methods:
+            for fold in args.folds:
+                print(f"[table1] {args.profile}: {dataset} / {method} / fold {fold}", flush=True)
+                records.append(run_cell(dataset, method, fold, args.profile, root, out_dir, args.seed))
+                (out_dir / "results.json").write_text(json.dumps(records, indent=1))
+                (out_dir / "results.md").write_text(results_markdown(records, args.profile))
+    print(out_dir / "results.json")
+    return str(out_dir / "results.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Inputs and outputs of ``configs/inference.json``: the images of a folder in, instance maps and overlays out."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Hashable, Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+from monai.transforms import MapTransform
+from skimage.segmentation import find_boundaries
+
+from monai_scribble.data.image_io import DataError, file_stem, has_image_suffix, read_image, write_label, write_png
+
+__all__ = ["SaveInstancesd", "list_input_images", "overlay_contours"]
+
+logger = logging.getLogger(__name__)
+
+INPUT_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".nii.gz", ".nii")
+
+
+def list_input_images(input_dir: str | os.PathLike) -> list[dict]:
+    """``[{"id": stem, "image": path}]`` for every readable image in ``input_dir`` (sorted by name).
+
+    Each image is read once here: an unreadable or corrupt file is logged (naming the file and the
+    problem) and skipped, so the other images are still segmented.
+
+    Raises:
+        DataError: ``input_dir`` is missing or holds no image files.
+    """
+    folder = Path(input_dir)
+    if not folder.is_dir():
+        raise DataError(folder, "input folder not found")
+    paths = sorted(p for p in folder.iterdir() if p.is_file() and has_image_suffix(p) and p.name.lower().endswith(INPUT_SUFFIXES))
+    if not paths:
+        raise DataError(folder, f"no image files ({', '.join(INPUT_SUFFIXES)}) in the input folder")
+    items, skipped = [], []
+    for path in paths:
+        try:
+            read_image(path)
+        except DataError as err:
+            logger.error("skipping %s", err)
+            skipped.append(path.name)
+            continue
+        items.append({"id": file_stem(path), "image": str(path.resolve())})
+    stems = [item["id"] for item in items]
+    duplicated = sorted({s for s in stems if stems.count(s) > 1})
+    if duplicated:
+        raise DataError(folder, f"several files share the stems {duplicated}: their outputs would overwrite each other")
+    logger.info("%d images to segment in %s, %d skipped as unreadable %s", len(items), folder, len(skipped), skipped or "")
+    return items
+
+
+def overlay_contours(image: np.ndarray, instances: np.ndarray, color: tuple[int, int, int] = (255, 255, 0)) -> np.ndarray:
+    """``(H, W, 3)`` uint8: the RGB float ``image`` in ``[0, 1]`` with the instance boundaries drawn in ``color``."""
+    rgb = (np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0) * 255).round().astype(np.uint8)
+    if rgb.ndim == 2:
+        rgb = np.repeat(rgb[..., None], 3, axis=-1)
+    rgb = rgb.copy()
+    rgb[find_boundaries(instances, mode="inner")] = color
+    return rgb
+
+
+class SaveInstancesd(MapTransform):
+    """Write ``<output_dir>/<stem>_label<ext>`` (uint16 instance ids, input H x W) and ``<stem>_overlay.png``.
+
+    The stem is that of the file the image was read from (``meta["filename_or_obj"]`` of ``image_key``).
+
+    Args:
+        keys: the instance map key (``(1, H, W)``).
+        output_dir: output folder (created).
+        output_ext: ``.tif`` (default), ``.png`` or ``.nii.gz``.
+        image_key: key whose metadata names the input file.
+        overlay: also write the contour overlay PNG.
+    """
+
+    def __init__(self, keys: str, output_dir: str | os.PathLike, output_ext: str = ".tif", image_key: str = "image", overlay: bool = True) -> None:
+        super().__init__(keys)
+        if not output_ext.startswith("."):
+            output_ext = "." + output_ext
+        if output_ext.lower() not in (".tif", ".tiff", ".png", ".nii.gz", ".nii"):
+            raise ValueError(f"unsupported output_ext '{output_ext}'; use .tif, .png or .nii.gz")
+        self.output_dir = Path(output_dir)
+        self.output_ext = output_ext
+        self.image_key = image_key
+        self.overlay = overlay
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
+        d = dict(data)
+        source = Path(str(d[self.image_key].meta["filename_or_obj"]))
+        for key in self.key_iterator(d):
+            instances = torch.as_tensor(d[key]).detach().cpu().numpy().reshape(d[key].shape[-2:])
+            label_path = write_label(self.output_dir / f"{file_stem(source)}_label{self.output_ext}", instances)
+            if self.overlay:
+                write_png(self.output_dir / f"{file_stem(source)}_overlay.png", overlay_contours(read_image(source), instances))
+            logger.info("%s: %d nuclei -> %s", source.name, int(instances.max()), label_path)
+        return d

@@ -1,0 +1,67 @@
+"""Evaluator handler: per-image instance metrics, written as ``metrics.csv`` / ``metrics.json`` at the end."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+import torch
+from ignite.engine import Engine, Events
+
+from monai_scribble.metrics.evaluation import METRIC_NAMES, image_metrics, summarize, write_metrics
+
+__all__ = ["InstanceMetricsWriter"]
+
+
+class InstanceMetricsWriter:
+    """Score every evaluated image and write the metric files when the evaluator completes.
+
+    Expects a decollating evaluator (MONAI's default): outputs with ``pred`` (``(1, H, W)`` class ids after
+    argmax) and ``label`` (``(1, H, W)`` instance ids); the image ``id`` comes from the batch.
+
+    Args:
+        output_dir: folder of ``metrics.csv`` and ``metrics.json``.
+        min_size, watershed_split: instance post-processing (paper: 64, off).
+        clip_ids: legacy mDice: clip GT ids to 255 (the original DSB loader).
+        settings: recorded in ``metrics.json`` (dataset, split, checkpoint, ...).
+    """
+
+    def __init__(
+        self,
+        output_dir: str | os.PathLike,
+        min_size: int = 64,
+        watershed_split: bool = False,
+        clip_ids: bool = False,
+        settings: Mapping | None = None,
+        pred_key: str = "pred",
+        label_key: str = "label",
+        id_key: str = "id",
+    ) -> None:
+        self.output_dir = output_dir
+        self.min_size = int(min_size)
+        self.watershed_split = bool(watershed_split)
+        self.clip_ids = bool(clip_ids)
+        self.settings = dict(settings or {})
+        self.keys = (pred_key, label_key, id_key)
+        self.rows: list[dict] = []
+        self.logger = logging.getLogger(__name__)
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, lambda _: self.rows.clear())
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self.score)
+        engine.add_event_handler(Events.COMPLETED, self.write)
+
+    def score(self, engine: Engine) -> None:
+        pred_key, label_key, id_key = self.keys
+        for sample, item in zip(engine.state.batch, engine.state.output):  # decollated: one dict per image
+            pred = torch.as_tensor(item[pred_key]).detach().cpu().numpy()
+            label = torch.as_tensor(item[label_key]).detach().cpu().numpy()
+            row = image_metrics(pred, label, self.min_size, self.watershed_split, self.clip_ids)
+            self.rows.append({"id": str(sample[id_key]), **row})
+
+    def write(self, engine: Engine) -> None:
+        csv_path, json_path = write_metrics(self.rows, self.output_dir, self.settings)
+        means = summarize(self.rows)["metrics"]
+        text = ", ".join(f"{name} {means[name]['mean']:.4f}" for name in METRIC_NAMES[:6])
+        self.logger.info("%d images: mean %s; wrote %s and %s", len(self.rows), text, csv_path, json_path)

@@ -1,0 +1,71 @@
+"""Whole-image inference for evaluation, deployment and MONAI Label (method-spec §4, §6.6)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from monai.inferers import Inferer, sliding_window_inference
+
+__all__ = ["WholeImageInferer"]
+
+MODES = ("pad", "sliding_window")
+
+
+class WholeImageInferer(Inferer):
+    """Logits for a whole ``(B, C, H, W)`` image of any size; the output has the input's ``H x W``.
+
+    - ``mode="pad"`` (default): zero-pad bottom/right to multiples of ``k`` (zero is the mean colour after
+      ImageNet normalisation), one forward pass, crop back. The paper's code cropped top-left to a
+      multiple of 32 instead, which drops the right and bottom strips from evaluation (method-spec §5.20).
+    - ``mode="sliding_window"``: MONAI's ``sliding_window_inference`` with ``roi_size`` windows and
+      ``overlap`` (bounded memory on very large images).
+
+    Args:
+        mode: ``"pad"`` or ``"sliding_window"``.
+        k: size divisor of the network (32).
+        roi_size: sliding-window size (256, the training crop).
+        overlap: sliding-window overlap (0.25).
+        sw_batch_size: windows per forward pass.
+        amp_dtype: autocast dtype (e.g. ``torch.bfloat16``; fast on CPUs with native bf16 and on GPUs),
+            ``None`` for full precision. Logits are returned as float32.
+        channels_last: feed channels-last tensors.
+    """
+
+    def __init__(
+        self,
+        mode: str = "pad",
+        k: int = 32,
+        roi_size: Sequence[int] | int = 256,
+        overlap: float = 0.25,
+        sw_batch_size: int = 4,
+        amp_dtype: torch.dtype | None = None,
+        channels_last: bool = False,
+    ) -> None:
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"unknown inference mode '{mode}'; choose one of {', '.join(MODES)}")
+        self.mode = mode
+        self.k = int(k)
+        self.roi_size = (roi_size, roi_size) if isinstance(roi_size, int) else tuple(roi_size)
+        self.overlap = float(overlap)
+        self.sw_batch_size = int(sw_batch_size)
+        self.amp_dtype = amp_dtype
+        self.channels_last = bool(channels_last)
+
+    def __call__(self, inputs: torch.Tensor, network: Callable[..., torch.Tensor], *args, **kwargs) -> torch.Tensor:
+        if inputs.ndim != 4:
+            raise ValueError(f"expected (B, C, H, W) inputs, got shape {tuple(inputs.shape)}")
+        if self.channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        autocast = torch.autocast(inputs.device.type, dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
+        with autocast:
+            if self.mode == "sliding_window":
+                logits = sliding_window_inference(inputs, self.roi_size, self.sw_batch_size, network, self.overlap, *args, **kwargs)
+            else:
+                height, width = inputs.shape[-2:]
+                padded = F.pad(inputs, (0, -width % self.k, 0, -height % self.k))
+                logits = network(padded, *args, **kwargs)[..., :height, :width]
+        return logits.float()
