@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from monai_scribble.data.datalist import DATASETS, prepare_datalist
+from monai_scribble.data.datalist import DATASETS, prepare_datalist, write_split_file
 from monai_scribble.data.image_io import DataError
 from monai_scribble.data.scribbles import read_scribble, scribble_class_counts
 
@@ -71,6 +71,32 @@ def test_different_seed_changes_split_and_scribbles(synthetic_run, tmp_path):
     other = load(prepare_datalist("synthetic", output_dir=tmp_path, num_synthetic=10, seed=1))
     assert [[i["id"] for i in other[k]] for k in SPLITS] != [[i["id"] for i in datalist[k]] for k in SPLITS]
     assert scribble_bytes(other) != scribble_bytes(datalist)
+
+
+def ids_by_split(datalist: dict) -> list[list[str]]:
+    return [[item["id"] for item in datalist[key]] for key in SPLITS]
+
+
+def test_published_split_file_round_trip(synthetic_run, tmp_path):
+    out, datalist = synthetic_run
+    split_file = write_split_file(out / "datalist.json", tmp_path / "split.json")
+    published = load(split_file)
+    assert [published[k] for k in SPLITS] == ids_by_split(datalist)
+    assert "/" not in json.dumps({k: published[k] for k in SPLITS})  # ids only, no paths
+    # another fold would give another split; the published file wins
+    refold = load(prepare_datalist("synthetic", output_dir=out, num_synthetic=10, seed=0, fold=2, split_file=split_file))
+    assert ids_by_split(refold) == ids_by_split(datalist) and refold["split_file"] == str(split_file)
+
+
+def test_split_file_with_unknown_ids_names_the_file(synthetic_run, tmp_path):
+    out, datalist = synthetic_run
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"training": ["synth_000", "nope"], "validation": [], "test": []}))
+    with pytest.raises(DataError, match=r"bad.json.*1 ids of the split file are not in the dataset: \['nope'\]"):
+        prepare_datalist("synthetic", output_dir=out, num_synthetic=10, seed=0, split_file=bad)
+    bad.write_text(json.dumps({"training": []}))
+    with pytest.raises(DataError, match=r"no id list for \['validation', 'test'\]"):
+        prepare_datalist("synthetic", output_dir=out, num_synthetic=10, seed=0, split_file=bad)
 
 
 def test_zero_unlabeled_format(tmp_path):
@@ -163,6 +189,16 @@ def test_real_dsb_datalists(dsb_stage_dir, tmp_path, dataset, counts):
         other = load(prepare_datalist(dataset, dsb_stage_dir, tmp_path / "other", seed=1))
         assert [i["id"] for i in other["test"]] != [i["id"] for i in datalist["test"]]
         assert scribble_bytes(other) != scribble_bytes(datalist)
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize("split_file", sorted((REPO_ROOT / "bundles" / "scribble_cell_segmentation" / "configs" / "splits").glob("*.json")), ids=lambda p: p.stem)
+def test_committed_split_files_match_the_seeded_split(split_file, dsb_stage_dir, monuseg_root, tmp_path):
+    """The published splits behind the README's numbers are what ``prepare`` computes from the shared data."""
+    published = load(split_file)
+    dataset_dir = monuseg_root if published["dataset"] == "monuseg" else dsb_stage_dir
+    datalist = load(prepare_datalist(published["dataset"], dataset_dir, tmp_path, fold=published["fold"], seed=published["seed"]))
+    assert ids_by_split(datalist) == [published[k] for k in SPLITS]
 
 
 @pytest.mark.real_data

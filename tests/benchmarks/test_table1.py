@@ -1,0 +1,44 @@
+"""The Table-1 harness's schedules and report (the runs themselves are benchmarks, not tests)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "table1.py"
+spec = importlib.util.spec_from_file_location("table1", PATH)
+table1 = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(table1)
+
+
+@pytest.mark.parametrize("profile, dataset, expected", [
+    ("full", "monuseg", {"max_epochs": 1000, "warmup_epochs": 100, "ema_period": 5, "batch_size": 8, "crop_size": 256}),
+    ("cpu-budget", "dsb_bf", {"max_epochs": 32, "warmup_epochs": 16, "ema_period": 4, "batch_size": 4, "ema_bias_correction": True}),
+])  # fmt: skip
+def test_schedules(profile, dataset, expected):
+    chosen = table1.schedule(profile, dataset)
+    assert {k: chosen[k] for k in expected} == expected
+    assert chosen["warmup_epochs"] < chosen["max_epochs"]
+
+
+def test_unknown_profile():
+    with pytest.raises(ValueError, match="unknown profile 'gpu'"):
+        table1.schedule("gpu", "dsb_bf")
+
+
+def test_report_puts_ours_beside_the_paper():
+    metrics = {name: {"mean": 0.5, "std": 0.1, "n": 3} for name in ("iou", "mdice_legacy", "mdice", "aji", "pq", "f1_50")}
+    metrics["iou"]["mean"] = 0.8
+    record = {"dataset": "dsb_bf", "method": "s2l", "fold": 0, "metrics": metrics, "dataset_iou": 0.75, "epochs": 32, "train_seconds": 512.3}
+    text = table1.results_markdown([record], "cpu-budget")
+    assert "| s2l | 0.5000 / 0.8000 | 0.6980 / 0.8108 |" in text
+    assert "| supervised | not run | 0.7305 / 0.8665 |" in text
+    assert "| dsb_bf | s2l | 0 | 0.5000 | 0.5000 | 0.5000 | 0.5000 | 0.7500 | 32 | 512 |" in text
+
+
+def test_command_line_rejects_unknown_names(capsys):
+    with pytest.raises(SystemExit):
+        table1.main(["--datasets", "imagenet"])
+    assert "invalid choice: 'imagenet'" in capsys.readouterr().err

@@ -1,0 +1,72 @@
+"""Inference inputs (readable images of a folder) and outputs (uint16 label files, overlays)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+from monai.data import MetaTensor
+from PIL import Image
+
+from monai_scribble.data.image_io import DataError, read_array, write_label
+from monai_scribble.data.inference_io import SaveInstancesd, list_input_images, overlay_contours
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".png", ".nii.gz"])
+def test_label_round_trip(tmp_path, suffix):
+    labels = np.zeros((30, 20), np.int64)
+    labels[2:9, 3:15] = 1
+    labels[20:28, 1:4] = 300  # > 255: needs 16 bits
+    path = write_label(tmp_path / f"x{suffix}", labels)
+    back = read_array(path)
+    assert back.dtype == np.uint16 and back.shape == (30, 20)
+    np.testing.assert_array_equal(back, labels)
+
+
+@pytest.mark.parametrize("labels, message", [(np.zeros((2, 2, 2)), "expected a \\(H, W\\)"), (np.full((2, 2), 70000), "do not fit uint16")])
+def test_label_errors(tmp_path, labels, message):
+    with pytest.raises(ValueError, match=message):
+        write_label(tmp_path / "x.tif", labels)
+
+
+def test_corrupt_files_are_reported_and_skipped(tmp_path, caplog):
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "b.png")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.jpg")
+    (tmp_path / "broken.tif").write_bytes(b"not a tiff")
+    (tmp_path / "notes.txt").write_text("ignored")
+    with caplog.at_level(logging.ERROR):
+        items = list_input_images(tmp_path)
+    assert [item["id"] for item in items] == ["a", "b"]
+    assert "broken.tif" in caplog.text and "unreadable or corrupt" in caplog.text
+
+
+@pytest.mark.parametrize("setup, message", [("missing", "input folder not found"), ("empty", "no image files"), ("dup", "share the stems \\['a'\\]")])
+def test_input_folder_errors(tmp_path, setup, message):
+    folder = tmp_path / "in"
+    if setup != "missing":
+        folder.mkdir()
+    if setup == "dup":
+        for name in ("a.png", "a.tif"):
+            Image.fromarray(np.zeros((8, 8), np.uint8)).save(folder / name)
+    with pytest.raises(DataError, match=message):
+        list_input_images(folder)
+
+
+def test_save_instances_writes_label_and_overlay(tmp_path):
+    source = tmp_path / "cell.png"
+    Image.fromarray(np.full((12, 10, 3), 100, np.uint8)).save(source)
+    pred = torch.zeros(1, 12, 10, dtype=torch.int32)
+    pred[0, 2:6, 2:6] = 1
+    image = MetaTensor(torch.zeros(3, 12, 10), meta={"filename_or_obj": str(source)})
+    SaveInstancesd("pred", tmp_path / "out")({"pred": pred, "image": image})
+    np.testing.assert_array_equal(read_array(tmp_path / "out" / "cell_label.tif"), pred[0].numpy())
+    overlay = read_array(tmp_path / "out" / "cell_overlay.png")
+    assert overlay.shape == (12, 10, 3)
+    assert tuple(overlay[2, 2]) == (255, 255, 0) and tuple(overlay[4, 4]) == (100, 100, 100)  # contour only
+
+
+def test_overlay_of_gray_float_image():
+    out = overlay_contours(np.full((5, 5), 0.5, np.float32), np.zeros((5, 5), np.int32))
+    assert out.shape == (5, 5, 3) and out.dtype == np.uint8 and int(out[0, 0, 0]) == 128

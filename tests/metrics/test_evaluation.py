@@ -1,0 +1,51 @@
+"""Per-image rows, the summary (NaN-aware) and the metric files."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from monai_scribble.metrics import METRIC_NAMES, image_metrics, summarize, write_metrics
+
+
+def square(shape, r0, r1, c0, c1, value=1):
+    out = np.zeros(shape, dtype=np.int32)
+    out[r0:r1, c0:c1] = value
+    return out
+
+
+def test_perfect_prediction_scores_one_everywhere():
+    gt = square((40, 40), 5, 20, 5, 20, value=7)  # 225 px object
+    row = image_metrics(gt > 0, gt)
+    for name in METRIC_NAMES:
+        assert row[name] == pytest.approx(1.0), name
+    assert (row["n_gt"], row["n_pred"], row["intersection"], row["union"]) == (1, 1, 225, 225)
+
+
+def test_small_predicted_objects_are_removed_before_instance_metrics():
+    gt = square((40, 40), 5, 20, 5, 20)
+    pred = (gt > 0) | (square((40, 40), 30, 35, 30, 35) > 0)  # + 25 px false positive
+    row = image_metrics(pred, gt)
+    assert row["iou"] == pytest.approx((225 + 1e-6) / (250 + 1e-6))  # raw prediction
+    assert row["f1_50"] == pytest.approx(1.0) and row["n_pred"] == 1  # post-processed (< 64 px removed)
+
+
+def test_summary_skips_nan_and_pools_iou(tmp_path):
+    rows = [
+        {"id": "a", **{n: 1.0 for n in METRIC_NAMES}, "n_gt": 1, "n_pred": 1, "intersection": 10, "union": 10},
+        {"id": "b", **{n: 0.5 for n in METRIC_NAMES}, "mdice": float("nan"), "n_gt": 0, "n_pred": 2, "intersection": 0, "union": 30},
+    ]
+    summary = summarize(rows)
+    assert summary["metrics"]["iou"] == {"mean": 0.75, "std": 0.25, "n": 2}
+    assert summary["metrics"]["mdice"] == {"mean": 1.0, "std": 0.0, "n": 1}
+    assert summary["dataset_iou"] == pytest.approx(10 / 40)
+    csv_path, json_path = write_metrics(rows, tmp_path, {"dataset": "synthetic"})
+    with open(csv_path) as f:
+        table = list(csv.DictReader(f))
+    assert [r["id"] for r in table] == ["a", "b"] and table[1]["mdice"] == ""  # NaN: empty cell
+    written = json.loads(json_path.read_text())
+    assert written["settings"] == {"dataset": "synthetic"} and written["n_images"] == 2
+    assert set(METRIC_NAMES) <= set(written["metrics"])

@@ -1,0 +1,38 @@
+"""WholeImageInferer: any input size in, logits of the same size out."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from monai_scribble.inferers import WholeImageInferer
+from monai_scribble.networks import MultiscaleUNet
+
+
+@pytest.fixture(scope="module")
+def network():
+    torch.manual_seed(0)
+    return MultiscaleUNet().eval()
+
+
+@pytest.mark.parametrize("mode", ["pad", "sliding_window"])
+@pytest.mark.parametrize("size", [(64, 64), (70, 45), (300, 96)])
+def test_output_has_the_input_size(network, mode, size):
+    with torch.no_grad():
+        out = WholeImageInferer(mode=mode, roi_size=64)(torch.randn(1, 3, *size), network)
+    assert out.shape == (1, 2, *size) and out.dtype == torch.float32
+
+
+def test_pad_mode_is_the_network_on_the_zero_padded_image(network):
+    image = torch.randn(1, 3, 50, 70)
+    padded = torch.zeros(1, 3, 64, 96)
+    padded[..., :50, :70] = image
+    with torch.no_grad():
+        torch.testing.assert_close(WholeImageInferer()(image, network), network(padded)[..., :50, :70])
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="unknown inference mode 'tiles'"):
+        WholeImageInferer(mode="tiles")
+    with pytest.raises(ValueError, match=r"expected \(B, C, H, W\) inputs, got shape \(3, 32, 32\)"):
+        WholeImageInferer()(torch.zeros(3, 32, 32), torch.nn.Identity())
