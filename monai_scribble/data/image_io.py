@@ -22,6 +22,7 @@ __all__ = [
     "DataError",
     "IMAGE_SUFFIXES",
     "write_label",
+    "image_size",
     "file_stem",
     "has_image_suffix",
     "read_array",
@@ -118,6 +119,32 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
     if array.size == 0:
         raise DataError(path, f"empty image of shape {tuple(array.shape)}")
     return array
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(H, W)`` of an image file from its header (pixels are not decoded), for every readable type.
+
+    Raises:
+        DataError: missing, unreadable or unsupported file.
+    """
+    path = Path(path)
+    lower = path.name.lower()
+    if not path.is_file():
+        raise DataError(path, "file not found")
+    try:
+        if lower.endswith((".nii", ".nii.gz")):
+            import nibabel as nib
+
+            shape = [s for s in nib.load(str(path)).shape if s != 1]
+            return int(shape[1]), int(shape[0])  # NIfTI (x, y) = (column, row), as read_array
+        if lower.endswith(".npy"):
+            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+            return int(shape[0]), int(shape[1])
+        with Image.open(path) as img:
+            width, height = img.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, IndexError) as e:
+        raise DataError(path, f"unreadable or corrupt image ({type(e).__name__}: {e})") from e
+    return int(height), int(width)
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:

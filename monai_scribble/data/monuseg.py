@@ -37,17 +37,15 @@ import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from PIL import Image, UnidentifiedImageError
 
 from monai_scribble.data.cache import dataset_cache_dir
-from monai_scribble.data.image_io import DataError, atomic_write, write_png
+from monai_scribble.data.image_io import DataError, atomic_write, image_size, write_png
 from monai_scribble.data.monuseg_xml import xml_to_instance_map
 from monai_scribble.data.records import Sample
 
 __all__ = [
     "MONUSEG_SPLITS",
     "MONUSEG_XML_CACHE_KIND",
-    "image_size",
     "read_monuseg",
     "read_monuseg_split",
     "validate_sample_sizes",
@@ -66,22 +64,6 @@ _IMAGE_SUFFIXES: tuple[str, ...] = (".tif", ".tiff", ".png")
 _LABEL_MAP_SUFFIXES: tuple[str, ...] = (".png", ".tif", ".tiff")
 _MANIFEST_NAME = "manifest.json"
 _MANIFEST_VERSION = 1  # bump when the rasterisation rules change: every cached PNG is then regenerated
-
-
-def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """``(H, W)`` of an image file from its header (Pillow; the pixels are not decoded).
-
-    Raises:
-        DataError: missing or unreadable file.
-    """
-    try:
-        with Image.open(path) as img:
-            width, height = img.size
-    except FileNotFoundError:
-        raise DataError(path, "file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise DataError(path, f"unreadable or corrupt image ({type(e).__name__}: {e})") from e
-    return int(height), int(width)
 
 
 def _find_split_dir(root: Path, split: str) -> Path:

@@ -257,7 +257,7 @@ class LoadPseudoLabelMapd(MapTransform):
 
 def store_for_items(root: str | os.PathLike, items: list[dict]) -> PseudoLabelStore:
     """Open the store at ``root``, creating zero maps for ``items`` (``{"id", "image"}``) if it is new."""
-    from monai_scribble.data.monuseg import image_size
+    from monai_scribble.data.image_io import image_size
 
     if (Path(root) / "current.json").is_file():
         return PseudoLabelStore(root)

@@ -105,3 +105,26 @@ def test_write_png_16_bit_and_atomic(tmp_path):
         atomic_write(tmp_path / "keep.txt", failing_writer)
     assert (tmp_path / "keep.txt").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt", "sub"]  # no temporary left behind
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif", ".nii.gz", ".npy"])
+def test_image_size_from_headers(tmp_path, suffix):
+    from monai_scribble.data.image_io import image_size, read_array, write_label
+
+    labels = np.zeros((7, 9), np.uint16)
+    path = tmp_path / f"a{suffix}"
+    if suffix == ".npy":
+        np.save(path, labels)
+    else:
+        write_label(path, labels)
+    assert image_size(path) == read_array(path).shape[:2] == (7, 9)
+
+
+def test_image_size_errors(tmp_path):
+    from monai_scribble.data.image_io import DataError, image_size
+
+    with pytest.raises(DataError, match="file not found"):
+        image_size(tmp_path / "none.png")
+    (tmp_path / "bad.png").write_bytes(b"xx")
+    with pytest.raises(DataError, match="unreadable or corrupt image"):
+        image_size(tmp_path / "bad.png")
