@@ -57,7 +57,7 @@ def train_request(bundle: Path, train_items: list[dict], val_items: list[dict], 
     parser.read_config(str(bundle / "configs" / "train.json"))
     train_handlers = parser.get("train#handlers", [])
     model = bundle / "models" / "model.pt"
-    if model.exists():
+    if model.exists() and not [t for t in train_handlers if t.get("_target_") == "CheckpointLoader"]:  # as monailabel does
         train_handlers.insert(0, {"_target_": "CheckpointLoader", "load_path": str(model), "load_dict": {"model": "$@network"}, "strict": False})
     monai.bundle.run(
         run_id="run", init_id=None, final_id=None, meta_file=str(bundle / "configs" / "metadata.json"),
