@@ -37,7 +37,7 @@ from monai_scribble.data.scribbles import (
 )
 from monai_scribble.data.splits import split_ids
 
-__all__ = ["DATASETS", "DSB_MODALITIES", "apply_split_file", "prepare_datalist", "load_split_samples", "synthesize_scribbles", "write_split_file"]
+__all__ = ["DATASETS", "DSB_MODALITIES", "LABEL_KINDS", "apply_split_file", "as_scribble_item", "as_scribble_items", "prepare_datalist", "load_split_samples", "synthesize_scribbles", "write_split_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,35 @@ DSB_MODALITIES: dict[str, str] = {"dsb_fluo": "fluorescence", "dsb_bf": "brightf
 DATASETS: tuple[str, ...] = ("synthetic", "dsb_fluo", "dsb_bf", "dsb_histo", "monuseg", "folder")
 SPLIT_KEYS: tuple[str, str, str] = ("training", "validation", "test")
 SCRIBBLE_CACHE_VERSION = 1
+LABEL_KINDS: tuple[str, ...] = ("scribble", "scribble_zero_unlabeled")
+"""``scribble``: our datalist items ``{id, image, scribble[, label]}``; ``scribble_zero_unlabeled``: MONAI Label
+items ``{image, label}`` whose ``label`` is a scribble drawn in MONAI Label (0 unlabeled, 1 background, 2 nucleus)."""
+
+
+def as_scribble_item(item: dict, label_kind: str = "scribble") -> dict:
+    """One datalist item in our layout: for ``scribble_zero_unlabeled`` the ``label`` becomes the ``scribble``
+    (there is no full mask) and the ``id`` is the image's file stem.
+
+    Raises:
+        ValueError: unknown ``label_kind``, or a MONAI Label item without ``image`` or ``label``.
+    """
+    if label_kind not in LABEL_KINDS:
+        raise ValueError(f"unknown label_kind '{label_kind}'; choose one of {', '.join(LABEL_KINDS)}")
+    if label_kind == "scribble" or "scribble" in item:
+        return dict(item)
+    if not item.get("image") or not item.get("label"):
+        raise ValueError(f"label_kind '{label_kind}' needs items with 'image' and 'label' (the scribble), got {sorted(item)}")
+    from monai_scribble.data.image_io import file_stem
+
+    converted = {k: v for k, v in item.items() if k != "label"}
+    converted["scribble"] = item["label"]
+    converted.setdefault("id", file_stem(item["image"]))
+    return converted
+
+
+def as_scribble_items(items: Sequence[dict] | None, label_kind: str = "scribble") -> list[dict]:
+    """:func:`as_scribble_item` of every item (``None`` -> ``[]``)."""
+    return [as_scribble_item(item, label_kind) for item in items or []]
 
 
 def load_split_samples(

@@ -14,7 +14,7 @@ from skimage.segmentation import find_boundaries
 
 from monai_scribble.data.image_io import DataError, file_stem, has_image_suffix, read_image, write_label, write_png
 
-__all__ = ["SaveInstancesd", "list_input_images", "overlay_contours"]
+__all__ = ["MonaiLabelLayoutd", "SaveInstancesd", "list_input_images", "overlay_contours"]
 
 logger = logging.getLogger(__name__)
 
@@ -96,4 +96,33 @@ class SaveInstancesd(MapTransform):
             if self.overlay:
                 write_png(self.output_dir / f"{file_stem(source)}_overlay.png", overlay_contours(read_image(source), instances))
             logger.info("%s: %d nuclei -> %s", source.name, int(instances.max()), label_path)
+        return d
+
+
+class MonaiLabelLayoutd(MapTransform):
+    """``(1, H, W)`` -> ``(W, H)``: the 2-D layout MONAI Label's result writer expects.
+
+    MONAI's image readers index 2-D images as ``(x, y)``, so MONAI Label's writer transposes the array it
+    gets and drops no channel: our row-major ``(1, H, W)`` maps would come back as ``1 x H`` images. The
+    deployed bundle of a MONAI Label app sets ``monailabel_layout: true`` in inference.json (done by
+    :mod:`monai_scribble.monailabel_app`); our own command line keeps ``(1, H, W)``.
+
+    Args:
+        keys: keys to convert.
+        enabled: ``False`` passes data through unchanged.
+    """
+
+    def __init__(self, keys: str, enabled: bool = True) -> None:
+        super().__init__(keys)
+        self.enabled = bool(enabled)
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
+        d = dict(data)
+        if not self.enabled:
+            return d
+        for key in self.key_iterator(d):
+            value = d[key]
+            if value.ndim != 3 or value.shape[0] != 1:
+                raise ValueError(f"expected a (1, H, W) map under '{key}', got shape {tuple(value.shape)}")
+            d[key] = value[0].T
         return d

@@ -44,6 +44,7 @@ from monai.transforms import (
     RandSpatialCropd,
     SpatialCrop,
     SpatialPadd,
+    Transform,
 )
 from monai.utils import MAX_SEED, convert_to_dst_type, convert_to_tensor
 
@@ -52,6 +53,7 @@ from monai_scribble.data.image_io import DataError, image_to_rgb_float, read_ima
 
 __all__ = [
     "LabelAsScribbled",
+    "ScribbleItemd",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "LoadScribbleSampled",
@@ -679,6 +681,25 @@ def eval_transforms(
         transforms.append(_normalize(image_key))
     transforms.append(EnsureTyped(loaded, allow_missing_keys=True))
     return Compose(transforms)
+
+
+class ScribbleItemd(Transform):
+    """Bring a datalist item into our layout before loading (see
+    :func:`~monai_scribble.data.datalist.as_scribble_item`): MONAI Label's ``{image, label}`` items, with
+    ``label_kind="scribble_zero_unlabeled"``, become ``{id, image, scribble}``; our own items pass unchanged.
+    """
+
+    def __init__(self, label_kind: str = "scribble") -> None:
+        from monai_scribble.data.datalist import LABEL_KINDS
+
+        if label_kind not in LABEL_KINDS:
+            raise ValueError(f"unknown label_kind '{label_kind}'; choose one of {', '.join(LABEL_KINDS)}")
+        self.label_kind = label_kind
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        from monai_scribble.data.datalist import as_scribble_item
+
+        return as_scribble_item(dict(data), self.label_kind)
 
 
 class LabelAsScribbled(MapTransform):

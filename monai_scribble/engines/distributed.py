@@ -14,7 +14,7 @@ import ignite.distributed as idist
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-__all__ = ["rank_zero_first", "unwrap", "wrap_ddp"]
+__all__ = ["rank_zero_first", "rank_zero_handlers", "unwrap", "wrap_ddp"]
 
 T = TypeVar("T")
 
@@ -49,3 +49,15 @@ def unwrap(module: T) -> T:
     if isinstance(module, (DistributedDataParallel, torch.nn.DataParallel)):
         return module.module
     return module
+
+
+def rank_zero_handlers(handlers: list) -> list:
+    """``handlers`` on rank 0; on the other ranks without the logging ones (``StatsHandler``,
+    ``TensorBoardStatsHandler``, ``ProgressBar``). Chosen by type, not position, so a handler inserted
+    in front (MONAI Label prepends a ``CheckpointLoader``) changes nothing."""
+    if idist.get_rank() == 0:
+        return list(handlers)
+    from ignite.handlers import ProgressBar
+    from monai.handlers import StatsHandler, TensorBoardStatsHandler
+
+    return [h for h in handlers if not isinstance(h, (StatsHandler, TensorBoardStatsHandler, ProgressBar))]

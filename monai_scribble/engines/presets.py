@@ -21,6 +21,8 @@ __all__ = [
     "ema_preset",
     "find_last_checkpoint",
     "labelled_items",
+    "monailabel_run_dir",
+    "validation_interval",
     "method_settings",
     "optimizer_param_groups",
 ]
@@ -109,6 +111,32 @@ def labelled_items(datalist_path, split: str = "test") -> list[dict]:
     if unlabelled:
         raise ValueError(f"{datalist_path}: evaluation needs label maps, but {len(unlabelled)} '{split}' images have none: {unlabelled[:5]}")
     return items
+
+
+def monailabel_run_dir(root: str | os.PathLike) -> str:
+    """A new run folder ``<root>/<YYYYmmdd-HHMMSS>[-n]`` for one MONAI Label training request.
+
+    Each request is a fresh run (fine-tuning from ``model.pt``), so it never meets the previous run's
+    checkpoint, EMA maps or scribble cache.
+    """
+    import time
+
+    base = Path(root) / time.strftime("%Y%m%d-%H%M%S")
+    path, n = base, 0
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return str(path)
+
+
+def validation_interval(val_interval: int, validation_items: list[dict] | None) -> int:
+    """``val_interval``, or "never" (a huge interval, logged) when there are no validation images."""
+    if validation_items:
+        return int(val_interval)
+    import logging
+
+    logging.getLogger(__name__).warning("no validation images: validation is off and the final network is saved as model.pt")
+    return 2**31 - 1
 
 
 def find_last_checkpoint(output_dir: str | os.PathLike) -> str | None:

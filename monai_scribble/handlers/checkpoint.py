@@ -19,7 +19,7 @@ from ignite.handlers import Checkpoint, DiskSaver
 
 from monai_scribble.data.image_io import atomic_write
 
-__all__ = ["BestModelSaver", "TrainingCheckpointHandler"]
+__all__ = ["BestModelSaver", "FinalModelSaver", "TrainingCheckpointHandler"]
 
 
 class TrainingCheckpointHandler:
@@ -97,6 +97,12 @@ class BestModelSaver:
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.COMPLETED, self)
 
+    def save(self) -> None:
+        """Write the network now (atomically)."""
+        network = getattr(self.network, "module", self.network)  # unwrap DistributedDataParallel
+        state = {"model": {k: v.detach().cpu() for k, v in network.state_dict().items()}}
+        atomic_write(self.path, lambda tmp: torch.save(state, tmp))
+
     def __call__(self, engine: Engine) -> None:
         value = float(engine.state.metrics[self.metric_name])
         if math.isnan(value):
@@ -105,9 +111,7 @@ class BestModelSaver:
         if not improved:
             return
         self.best = value
-        network = getattr(self.network, "module", self.network)  # unwrap DistributedDataParallel
-        state = {"model": {k: v.detach().cpu() for k, v in network.state_dict().items()}}
-        atomic_write(self.path, lambda tmp: torch.save(state, tmp))
+        self.save()
         epoch = self.epoch_fn() if self.epoch_fn else None
         self.logger.info("new best %s = %.4f%s: saved %s", self.metric_name, value, f" (epoch {epoch})" if epoch else "", self.path)
 
@@ -116,3 +120,29 @@ class BestModelSaver:
 
     def load_state_dict(self, state: dict) -> None:
         self.best = float(state["best"])
+
+
+class FinalModelSaver:
+    """At the end of training, write the final network if validation never gave a best model in this run.
+
+    That happens when there are no validation images (e.g. a MONAI Label training request on two
+    labelled images), when training is shorter than ``val_interval`` or when every validation metric was
+    NaN; the user still gets a ``model.pt`` from the run. The best metric is part of the training
+    checkpoint, so a resumed run that had a best model before the interruption keeps it. Attach to the
+    trainer.
+
+    Args:
+        best_model: the run's :class:`BestModelSaver` (its file and network are used).
+    """
+
+    def __init__(self, best_model: BestModelSaver) -> None:
+        self.best_model = best_model
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.COMPLETED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        if math.isfinite(self.best_model.best):
+            return
+        self.best_model.save()
+        self.best_model.logger.info("no validation result in this run: saved the final network (epoch %d) to %s", engine.state.epoch, self.best_model.path)

@@ -25,6 +25,7 @@ scored), a miss scores 0, there is no border erasure and ids are read losslessly
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 __all__ = ["mdice", "mdice_legacy", "object_dice_scores"]
 
@@ -39,19 +40,16 @@ def _check(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pred.astype(np.int64), gt.astype(np.int64)
 
 
-def _best_component(pred: np.ndarray, g: np.ndarray) -> np.ndarray | None:
-    """Mask of the predicted component covering most of ``g`` (smallest id on ties), or ``None``."""
-    inside = pred[g]
-    inside = inside[inside > 0]
+def _best_label(pred_inside: np.ndarray) -> int | None:
+    """The predicted id covering most of an object (mode of the non-zero ids inside it; smallest on ties)."""
+    inside = pred_inside[pred_inside > 0]
     if inside.size == 0:
         return None
-    return pred == int(np.bincount(inside).argmax())
+    return int(np.bincount(inside).argmax())
 
 
-def _dice(m: np.ndarray | None, g: np.ndarray) -> float:
-    m_area = 0 if m is None else int(m.sum())
-    overlap = 0 if m is None else int((m & g).sum())
-    return (2.0 * overlap + EPS) / (m_area + int(g.sum()) + EPS)
+def _dice(overlap: int, m_area: int, g_area: int) -> float:
+    return (2.0 * overlap + EPS) / (m_area + g_area + EPS)
 
 
 def _border_ids(gt: np.ndarray) -> np.ndarray:
@@ -61,6 +59,10 @@ def _border_ids(gt: np.ndarray) -> np.ndarray:
 
 def object_dice_scores(pred: np.ndarray, gt: np.ndarray, legacy: bool = False, min_object_size: int = LEGACY_SMALL_OBJECT, clip_ids: bool = False) -> list[float]:
     """Dice of every scored ground-truth object, in id order (see the module docstring for both rules).
+
+    Each object is looked at inside its bounding box only (``scipy.ndimage.find_objects``); the area of
+    the matched predicted component comes from a histogram of the prediction. Same numbers as the
+    whole-image formulation (tested against it), orders of magnitude faster on 1000² tiles.
 
     Args:
         pred: ``(H, W)`` predicted instance ids (post-processed).
@@ -74,26 +76,38 @@ def object_dice_scores(pred: np.ndarray, gt: np.ndarray, legacy: bool = False, m
         gt = np.minimum(gt, 255)
     ids = np.unique(gt)
     ids = ids[ids > 0]
+    if ids.size == 0:
+        return []
+    pred_areas = np.bincount(pred.ravel())
+    boxes = ndimage.find_objects(gt)  # boxes[i - 1]: bounding box of id i (objects only shrink below)
     scores: list[float] = []
     if not legacy:
-        areas = np.bincount(gt.ravel(), minlength=int(gt.max()) + 1)
+        gt_areas = np.bincount(gt.ravel())
         for i in ids:
-            if areas[i] < min_object_size:
+            if gt_areas[i] < min_object_size:
                 continue
-            g = gt == i
-            scores.append(_dice(_best_component(pred, g), g) if pred[g].any() else 0.0)
+            box = boxes[i - 1]
+            g = gt[box] == i
+            m = _best_label(pred[box][g])
+            scores.append(0.0 if m is None else _dice(int((pred[box][g] == m).sum()), int(pred_areas[m]), int(g.sum())))
         return scores
     gt = gt.copy()  # quirk 1: mutated below
+    border_erased = False
     for i in ids:
-        g = gt == i
+        box = boxes[i - 1]
+        g = gt[box] == i
         if g.sum() < LEGACY_SMALL_OBJECT:  # quirk 2: erase, then it is empty
-            gt[g] = 0
-            g = gt == i
-        m = _best_component(pred, g)
+            gt[box][g] = 0
+            g[:] = False
+        m = _best_label(pred[box][g])
         if m is None:  # quirk 3: a miss erases every border object (and g itself if it touches the border)
-            gt[np.isin(gt, _border_ids(gt))] = 0
-            g = gt == i
-        scores.append(_dice(m, g))
+            if not border_erased:  # after one erasure no object touches the border any more
+                gt[np.isin(gt, _border_ids(gt))] = 0
+                border_erased = True
+            g = gt[box] == i
+            scores.append(_dice(0, 0, int(g.sum())))
+        else:
+            scores.append(_dice(int((pred[box][g] == m).sum()), int(pred_areas[m]), int(g.sum())))
     return scores
 
 

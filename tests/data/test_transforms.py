@@ -350,3 +350,25 @@ def test_crop_to_multiple_is_top_left():
     assert out["image"].shape == (3, 64, 96) and out["label"].shape == (1, 64, 96)
     with pytest.raises(ValueError, match="multiple"):
         CropToMultipled("image", k=128)({"image": img})
+
+
+@pytest.mark.parametrize("item, label_kind, expected", [
+    ({"image": "/d/a.png", "label": "/d/l/a.png"}, "scribble_zero_unlabeled", {"id": "a", "image": "/d/a.png", "scribble": "/d/l/a.png"}),
+    ({"id": "x", "image": "/d/a.png", "label": "/d/l/a.png"}, "scribble_zero_unlabeled", {"id": "x", "image": "/d/a.png", "scribble": "/d/l/a.png"}),
+    ({"id": "a", "image": "i", "scribble": "s", "label": "l"}, "scribble", {"id": "a", "image": "i", "scribble": "s", "label": "l"}),
+])  # fmt: skip
+def test_scribble_item_from_monailabel_datalist(item, label_kind, expected):
+    from monai_scribble.data.transforms import ScribbleItemd
+
+    assert ScribbleItemd(label_kind)(item) == expected
+
+
+@pytest.mark.parametrize("item, label_kind, message", [
+    ({"image": "a.png"}, "scribble_zero_unlabeled", "needs items with 'image' and 'label'"),
+    ({"image": "a.png", "label": "b.png"}, "masks", "unknown label_kind 'masks'"),
+])  # fmt: skip
+def test_scribble_item_errors(item, label_kind, message):
+    from monai_scribble.data.datalist import as_scribble_item
+
+    with pytest.raises(ValueError, match=message):
+        as_scribble_item(item, label_kind)

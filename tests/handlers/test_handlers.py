@@ -6,7 +6,7 @@ import torch
 from ignite.engine import Engine, Events
 
 from monai_scribble.data.pseudo_label_store import PseudoLabelStore
-from monai_scribble.handlers import BestModelSaver, EMAPseudoLabelHandler, StageSwitchHandler, TrainingCheckpointHandler
+from monai_scribble.handlers import BestModelSaver, EMAPseudoLabelHandler, FinalModelSaver, StageSwitchHandler, TrainingCheckpointHandler
 
 
 @pytest.mark.parametrize("warmup, expected", [(2, ["warmup", "warmup", "main", "main"]), (0, ["main"] * 4), (-1, ["warmup"] * 4)])
@@ -87,6 +87,23 @@ def test_best_model_saver(tmp_path):
     state = torch.load(tmp_path / "model.pt", weights_only=True)
     assert list(state) == ["model"] and float(state["model"]["weight"][0, 0]) == pytest.approx(0.7)
     assert saver.state_dict() == {"best": 0.7}
+
+
+@pytest.mark.parametrize("validated, saved_at_end", [(None, True), (float("nan"), True), (0.6, False)])
+def test_final_model_saver_only_when_validation_gave_no_best_model(tmp_path, validated, saved_at_end):
+    net = torch.nn.Linear(2, 1)
+    best = BestModelSaver(tmp_path, net, "val_iou")
+    if validated is not None:
+        evaluator = Engine(lambda e, b: None)
+        evaluator.state.metrics = {"val_iou": validated}
+        best(evaluator)
+    with torch.no_grad():
+        net.weight.fill_(3.0)  # trained further after the last validation
+    trainer = Engine(lambda e, b: None)
+    FinalModelSaver(best).attach(trainer)
+    trainer.run([0], max_epochs=1)
+    state = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert (float(state["model"]["weight"][0, 0]) == 3.0) == saved_at_end
 
 
 def test_disabled_ema_handler_attaches_nothing(tmp_path):

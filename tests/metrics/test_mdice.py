@@ -85,3 +85,39 @@ def test_corrected_min_object_size_is_explicit():
 def test_shape_mismatch():
     with pytest.raises(ValueError, match=r"same shape, got \(4, 4\) and \(4, 5\)"):
         mdice(np.zeros((4, 4)), np.zeros((4, 5)))
+
+
+def reference_object_dice(pred, gt, legacy):
+    """The whole-image formulation of the paper's code (slow, obviously faithful) to check the fast one."""
+    gt = gt.astype(np.int64).copy()
+    scores = []
+    for i in [i for i in np.unique(gt) if i > 0]:
+        g = gt == i
+        if not legacy and g.sum() < 20:
+            continue
+        if legacy and g.sum() < 20:
+            gt[g] = 0
+            g = gt == i
+        inside = pred[g][pred[g] > 0]
+        m = (pred == np.bincount(inside).argmax()) if inside.size else None
+        if m is None and legacy:
+            border = np.concatenate([gt[0], gt[-1], gt[:, 0], gt[:, -1]])
+            gt[np.isin(gt, border[border > 0])] = 0
+            g = gt == i
+        if m is None and not legacy:
+            scores.append(0.0)
+            continue
+        overlap, m_area = (0, 0) if m is None else (int((m & g).sum()), int(m.sum()))
+        scores.append((2 * overlap + EPS) / (m_area + int(g.sum()) + EPS))
+    return scores
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("legacy", [True, False])
+def test_fast_scores_equal_the_whole_image_formulation(seed, legacy):
+    from skimage.measure import label
+
+    rng = np.random.default_rng(seed)
+    gt = label(rng.random((48, 48)) > 0.55, connectivity=1).astype(np.int32)  # many small and border objects
+    pred = label(rng.random((48, 48)) > 0.5, connectivity=2).astype(np.int32)
+    assert object_dice_scores(pred, gt, legacy=legacy) == pytest.approx(reference_object_dice(pred, gt, legacy))

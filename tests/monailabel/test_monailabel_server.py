@@ -1,0 +1,169 @@
+"""The bundle in a real MONAI Label server: info, inference, scribble labels, training from scribbles.
+
+Needs the separate MONAI Label environment made by ``scripts/monailabel_venv.sh`` (CI makes it before the
+tests; ``$MONAI_SCRIBBLE_MONAILABEL_VENV`` or ``~/.cache/monai_scribble/monailabel-venv``). The server
+runs on 127.0.0.1 on a free port with ``stand_in/`` first on its PYTHONPATH (a test-only torchvision
+stand-in, see its docstring). Every request has a timeout and the server is always stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from monai.bundle import ConfigWorkflow
+from PIL import Image
+
+from monai_scribble.data.image_io import image_size, read_instance_label
+from monai_scribble.data.scribbles import ScribbleFormat, image_rng, synthesize_scribble, write_scribble
+
+from tests.conftest import shared_data_root
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VENV = Path(os.environ.get("MONAI_SCRIBBLE_MONAILABEL_VENV", Path.home() / ".cache" / "monai_scribble" / "monailabel-venv"))
+STAND_IN = Path(__file__).resolve().parent / "stand_in"
+MODEL = "scribble_cell_segmentation"
+START_TIMEOUT_S, REQUEST_TIMEOUT_S = 180, 300
+
+pytestmark = pytest.mark.skipif(
+    not (VENV / "bin" / "monailabel").is_file(),
+    reason=f"MONAI Label environment not found at {VENV}: run `bash scripts/monailabel_venv.sh` (CI does)",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(url: str, method: str = "GET", data: bytes | None = None, headers: dict | None = None) -> tuple[int, bytes, str]:
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=REQUEST_TIMEOUT_S) as response:
+            return response.status, response.read(), response.headers.get("content-type", "")
+    except urllib.error.HTTPError as err:
+        return err.code, err.read(), ""
+
+
+def multipart(field: str, path: Path) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{path.name}\"\r\n"
+            f"Content-Type: image/png\r\n\r\n").encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()  # fmt: skip
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("monailabel")
+    # a small supervised model so that inference finds nuclei
+    train_dir = root / "train"
+    workflow = ConfigWorkflow(
+        config_file=str(REPO_ROOT / "bundles" / MODEL / "configs" / "train.json"), workflow_type="train", run_id="training",
+        output_dir=str(train_dir), ckpt_dir=str(train_dir / "models"), method="supervised", num_synthetic_images=10,
+        max_epochs=6, val_interval=2, batch_size=4,
+    )  # fmt: skip
+    workflow.initialize()
+    workflow.run()
+    studies = root / "studies"
+    studies.mkdir()
+    synthetic = sorted((train_dir / "synthetic" / "images").glob("*.png"))[:2]
+    for path in synthetic:
+        shutil.copy2(path, studies / path.name)
+    tiles = sorted((shared_data_root() / "monuseg" / "test" / "images").glob("*.tif"))
+    if tiles:
+        shutil.copy2(tiles[0], studies / tiles[0].name)
+    app = root / "app"
+    python = str(VENV / "bin" / "python")
+    subprocess.run([python, "-m", "monai_scribble.monailabel_app", "--app_dir", str(app), "--model", str(train_dir / "models" / "model.pt"),
+                    "--set", "warmup_epochs=0", "--set", "ema_period=1", "--set", "crop_size=64", "--set", "batch_size=2"],
+                   check=True, cwd=REPO_ROOT, timeout=120)  # fmt: skip
+    port = free_port()
+    # the `monailabel` launcher calls `python` from PATH: make it the MONAI Label environment's
+    env = {**os.environ, "PYTHONPATH": str(STAND_IN), "OMP_NUM_THREADS": "2", "VIRTUAL_ENV": str(VENV),
+           "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}  # fmt: skip
+    log = open(root / "server.log", "w")
+    process = subprocess.Popen(
+        [str(VENV / "bin" / "monailabel"), "start_server", "--app", str(app), "--studies", str(studies), "--host", "127.0.0.1",
+         "--port", str(port), "--conf", "models", MODEL, "--conf", "zoo_source", "local", "--conf", "sam2", "false"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"MONAI Label server exited with {process.returncode}: {(root / 'server.log').read_text()[-3000:]}")
+            try:
+                if request(f"{base}/info/")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"MONAI Label server did not answer within {START_TIMEOUT_S} s: {(root / 'server.log').read_text()[-3000:]}")
+            time.sleep(2)
+        yield {"base": base, "app": app, "studies": studies, "synthetic": synthetic, "tile": tiles[0] if tiles else None, "train_dir": train_dir}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=20)
+        log.close()
+
+
+def test_info_lists_a_2d_nucleus_model(server):
+    status, body, _ = request(f"{server['base']}/info/")
+    info = json.loads(body)
+    assert status == 200
+    assert info["models"][MODEL]["dimension"] == 2
+    assert info["models"][MODEL]["labels"] == {"nucleus": 1}
+    assert MODEL in info["trainers"]
+
+
+def test_infer_returns_a_label_image_of_the_input_size(server):
+    images = list(server["synthetic"]) + ([server["tile"]] if server["tile"] else [])
+    for path in images:
+        image_id = path.name.split(".")[0]
+        status, body, content_type = request(f"{server['base']}/infer/{MODEL}?image={image_id}&output=image", method="POST")
+        assert status == 200 and content_type.startswith("image/"), body[:500]  # png for png input, tiff for tif
+        labels = np.array(Image.open(io.BytesIO(body)))
+        assert labels.shape == image_size(path), path.name
+        if path in server["synthetic"]:
+            assert labels.max() > 0, f"no nucleus found in {path.name}"
+
+
+def test_scribbles_saved_in_monailabel_train_the_model(server):
+    for path in server["synthetic"]:
+        image_id = path.stem
+        instances = read_instance_label(server["train_dir"] / "synthetic" / "labels" / path.name)
+        scribble = write_scribble(server["app"].parent / f"{image_id}_scribble.png",
+                                  synthesize_scribble(instances, 0.5, image_rng(0, image_id)), ScribbleFormat.ZERO_UNLABELED)  # fmt: skip
+        body, content_type = multipart("label", scribble)
+        status, answer, _ = request(f"{server['base']}/datastore/label?image={image_id}&tag=final", "PUT", body, {"Content-Type": content_type})
+        assert status == 200, answer[:500]
+    model = server["app"] / "model" / MODEL / "models" / "model.pt"
+    before = digest(model)
+    payload = json.dumps({"max_epochs": 1, "device": "cpu"}).encode()
+    status, answer, _ = request(f"{server['base']}/train/{MODEL}?run_sync=true", "POST", payload, {"Content-Type": "application/json"})
+    assert status == 200, answer[:1000]
+    assert digest(model) != before
+    runs = list((server["app"] / "model" / MODEL / "output" / "monailabel").iterdir())
+    assert len(runs) == 1 and (runs[0] / "ema" / "current.json").is_file()
