@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from monai.transforms import MapTransform
-from skimage.segmentation import find_boundaries
 
 from monai_scribble.data.image_io import DataError, file_stem, has_image_suffix, read_image, write_label, write_png
+from monai_scribble.visualize import contour_overlay
 
-__all__ = ["MonaiLabelLayoutd", "SaveInstancesd", "list_input_images", "overlay_contours"]
+__all__ = ["MonaiLabelLayoutd", "SaveInstancesd", "list_input_images"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,16 +53,6 @@ def list_input_images(input_dir: str | os.PathLike) -> list[dict]:
     return items
 
 
-def overlay_contours(image: np.ndarray, instances: np.ndarray, color: tuple[int, int, int] = (255, 255, 0)) -> np.ndarray:
-    """``(H, W, 3)`` uint8: the RGB float ``image`` in ``[0, 1]`` with the instance boundaries drawn in ``color``."""
-    rgb = (np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0) * 255).round().astype(np.uint8)
-    if rgb.ndim == 2:
-        rgb = np.repeat(rgb[..., None], 3, axis=-1)
-    rgb = rgb.copy()
-    rgb[find_boundaries(instances, mode="inner")] = color
-    return rgb
-
-
 class SaveInstancesd(MapTransform):
     """Write ``<output_dir>/<stem>_label<ext>`` (uint16 instance ids, input H x W) and ``<stem>_overlay.png``.
 
@@ -94,7 +84,7 @@ class SaveInstancesd(MapTransform):
             instances = torch.as_tensor(d[key]).detach().cpu().numpy().reshape(d[key].shape[-2:])
             label_path = write_label(self.output_dir / f"{file_stem(source)}_label{self.output_ext}", instances)
             if self.overlay:
-                write_png(self.output_dir / f"{file_stem(source)}_overlay.png", overlay_contours(read_image(source), instances))
+                write_png(self.output_dir / f"{file_stem(source)}_overlay.png", contour_overlay(read_image(source), instances))
             logger.info("%s: %d nuclei -> %s", source.name, int(instances.max()), label_path)
         return d
 

@@ -11,7 +11,7 @@ from monai.data import MetaTensor
 from PIL import Image
 
 from monai_scribble.data.image_io import DataError, read_array, write_label
-from monai_scribble.data.inference_io import SaveInstancesd, list_input_images, overlay_contours
+from monai_scribble.data.inference_io import SaveInstancesd, list_input_images
 
 
 @pytest.mark.parametrize("suffix", [".tif", ".png", ".nii.gz"])
@@ -65,8 +65,3 @@ def test_save_instances_writes_label_and_overlay(tmp_path):
     overlay = read_array(tmp_path / "out" / "cell_overlay.png")
     assert overlay.shape == (12, 10, 3)
     assert tuple(overlay[2, 2]) == (255, 255, 0) and tuple(overlay[4, 4]) == (100, 100, 100)  # contour only
-
-
-def test_overlay_of_gray_float_image():
-    out = overlay_contours(np.full((5, 5), 0.5, np.float32), np.zeros((5, 5), np.int32))
-    assert out.shape == (5, 5, 3) and out.dtype == np.uint8 and int(out[0, 0, 0]) == 128

@@ -1,0 +1,58 @@
+"""monai_scribble.visualize: overlays, probability-map view, learning curves from TensorBoard logs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from monai_scribble.visualize import contour_overlay, learning_curves, plot_learning_curves, probability_map_view, scribble_overlay, to_rgb_uint8
+
+
+@pytest.mark.parametrize("shape", [(6, 5), (6, 5, 3), (3, 6, 5), (1, 6, 5)])
+def test_to_rgb_uint8_layouts(shape):
+    out = to_rgb_uint8(np.full(shape, 0.5, np.float32))
+    assert out.shape == (6, 5, 3) and out.dtype == np.uint8 and int(out[0, 0, 0]) == 128
+
+
+def test_scribble_overlay_colours_strokes_only():
+    scribble = np.full((6, 6), 250, np.uint8)
+    scribble[1, :] = 0
+    scribble[4, :] = 1
+    out = scribble_overlay(np.zeros((6, 6)), scribble)
+    assert tuple(out[1, 0]) == (0, 160, 255) and tuple(out[4, 0]) == (255, 40, 40) and tuple(out[2, 0]) == (0, 0, 0)
+    assert (scribble_overlay(np.zeros((6, 6)), scribble, thickness=3)[2, 0] != 0).any()  # dilated stroke
+
+
+def test_contour_overlay_draws_boundaries_only():
+    instances = np.zeros((8, 8), np.int32)
+    instances[2:6, 2:6] = 1
+    out = contour_overlay(np.zeros((8, 8, 3), np.uint8), instances)
+    assert tuple(out[2, 2]) == (255, 255, 0) and tuple(out[3, 3]) == (0, 0, 0) and tuple(out[0, 0]) == (0, 0, 0)
+
+
+def test_probability_map_view_colours_and_pseudo_label_gaps():
+    view = probability_map_view(np.array([[0.0, 0.5, 1.0, 0.7]]))
+    assert tuple(view[0, 0]) == (0, 0, 255) and tuple(view[0, 1]) == (255, 255, 255) and tuple(view[0, 2]) == (255, 0, 0)
+    gated = probability_map_view(np.array([[0.0, 0.7, 0.9]]), threshold=0.8)
+    assert tuple(gated[0, 1]) == (128, 128, 128) and tuple(gated[0, 2]) != (128, 128, 128)
+
+
+def test_learning_curves_from_tensorboard(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(tmp_path))
+    for step, value in enumerate([1.0, 0.5, 0.25], start=1):
+        writer.add_scalar("train_loss", value, step)
+    writer.close()
+    steps, values = learning_curves(tmp_path)["train_loss"]
+    assert steps.tolist() == [1, 2, 3] and values.tolist() == pytest.approx([1.0, 0.5, 0.25])
+    pytest.importorskip("matplotlib", reason="plotting needs matplotlib (pip install -e '.[test]')")
+    plot_learning_curves(tmp_path, path=tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 0
+    with pytest.raises(KeyError, match=r"tags \['val_iou'\] not logged"):
+        plot_learning_curves(tmp_path, tags=["val_iou"])
+
+
+def test_learning_curves_without_logs(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no TensorBoard event file"):
+        learning_curves(tmp_path)
