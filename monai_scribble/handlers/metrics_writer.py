@@ -5,11 +5,15 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import torch
 from ignite.engine import Engine, Events
 
+from monai_scribble.data.image_io import read_image, write_png
+from monai_scribble.data.postprocessing import foreground_to_instances
 from monai_scribble.metrics.evaluation import METRIC_NAMES, image_metrics, summarize, write_metrics
+from monai_scribble.visualize import contour_overlay
 
 __all__ = ["InstanceMetricsWriter"]
 
@@ -25,6 +29,8 @@ class InstanceMetricsWriter:
         min_size, watershed_split: instance post-processing (paper: 64, off).
         clip_ids: legacy mDice: clip GT ids to 255 (the original DSB loader).
         settings: recorded in ``metrics.json`` (dataset, split, checkpoint, ...).
+        save_overlays: also write ``<output_dir>/overlays/<id>_overlay.png`` (predicted nucleus contours on the
+            image, :func:`~monai_scribble.visualize.contour_overlay`).
     """
 
     def __init__(
@@ -34,6 +40,7 @@ class InstanceMetricsWriter:
         watershed_split: bool = False,
         clip_ids: bool = False,
         settings: Mapping | None = None,
+        save_overlays: bool = False,
         pred_key: str = "pred",
         label_key: str = "label",
         id_key: str = "id",
@@ -43,6 +50,7 @@ class InstanceMetricsWriter:
         self.watershed_split = bool(watershed_split)
         self.clip_ids = bool(clip_ids)
         self.settings = dict(settings or {})
+        self.save_overlays = bool(save_overlays)
         self.keys = (pred_key, label_key, id_key)
         self.rows: list[dict] = []
         self.logger = logging.getLogger(__name__)
@@ -57,8 +65,13 @@ class InstanceMetricsWriter:
         for sample, item in zip(engine.state.batch, engine.state.output):  # decollated: one dict per image
             pred = torch.as_tensor(item[pred_key]).detach().cpu().numpy()
             label = torch.as_tensor(item[label_key]).detach().cpu().numpy()
-            row = image_metrics(pred, label, self.min_size, self.watershed_split, self.clip_ids)
+            instances = foreground_to_instances(pred, self.min_size, watershed_split=self.watershed_split)
+            row = image_metrics(pred, label, self.min_size, self.watershed_split, self.clip_ids, instances=instances)
             self.rows.append({"id": str(sample[id_key]), **row})
+            if self.save_overlays:
+                source = sample["image"].meta["filename_or_obj"]
+                overlay = contour_overlay(read_image(source), instances)
+                write_png(Path(self.output_dir) / "overlays" / f"{sample[id_key]}_overlay.png", overlay)
 
     def write(self, engine: Engine) -> None:
         csv_path, json_path = write_metrics(self.rows, self.output_dir, self.settings)

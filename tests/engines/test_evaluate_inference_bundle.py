@@ -54,6 +54,9 @@ def test_evaluating_writes_one_row_per_image_and_a_summary(trained, tmp_path, sp
     iou = [float(r["iou"]) for r in rows]
     assert summary["metrics"]["iou"]["mean"] == pytest.approx(np.mean(iou)) and all(0 <= v <= 1 for v in iou)
     assert set(METRIC_NAMES) <= set(rows[0])
+    for row in rows:  # contour overlays of the post-processed prediction, image size
+        overlay = read_array(tmp_path / "overlays" / f"{row['id']}_overlay.png")
+        assert overlay.shape[-1] == 3 and overlay.dtype == np.uint8
 
 
 def test_evaluating_a_split_without_labels_is_an_error(trained, tmp_path):

@@ -1,0 +1,55 @@
+"""Regenerate docs/images/overview.png (README): scribbles, EMA pseudo-labels and predicted nuclei on a
+synthetic image. Needs a run of the README's default command (its output folder and model.pt).
+
+    python docs/make_overview_picture.py [--run bundles/scribble_cell_segmentation/output] [--model bundles/scribble_cell_segmentation/models/model.pt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from monai_scribble.data.image_io import read_image, write_png
+from monai_scribble.data.postprocessing import foreground_to_instances
+from monai_scribble.data.pseudo_label_store import PseudoLabelStore
+from monai_scribble.data.scribbles import read_scribble
+from monai_scribble.data.transforms import eval_transforms
+from monai_scribble.inferers import WholeImageInferer
+from monai_scribble.networks import MultiscaleUNet
+from monai_scribble.visualize import contour_overlay, probability_map_view, scribble_overlay
+
+BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "scribble_cell_segmentation"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--run", default=str(BUNDLE / "output"))
+    parser.add_argument("--model", default=str(BUNDLE / "models" / "model.pt"))
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "images" / "overview.png"))
+    args = parser.parse_args()
+    datalist = json.loads((Path(args.run) / "datalist.json").read_text())
+    item = datalist["training"][0]
+    image = read_image(item["image"])
+    network = MultiscaleUNet()
+    network.load_state_dict(torch.load(args.model, weights_only=True)["model"])
+    network.eval()
+    with torch.no_grad():
+        logits = WholeImageInferer()(eval_transforms(keys=("image",))({"image": item["image"]})["image"][None], network)
+    instances = foreground_to_instances(logits.argmax(dim=1)[0].numpy())
+    store = PseudoLabelStore(Path(args.run) / "ema")
+    panels = [
+        scribble_overlay(image, read_scribble(item["scribble"], datalist["scribble_format"]), thickness=3),
+        probability_map_view(store.get(item["id"]), threshold=0.8),
+        contour_overlay(image, instances),
+    ]
+    gap = np.full((image.shape[0], 6, 3), 255, np.uint8)
+    write_png(args.out, np.concatenate([panels[0], gap, panels[1], gap, panels[2]], axis=1))
+    print(args.out)
+
+
+if __name__ == "__main__":
+    main()
