@@ -18,6 +18,7 @@ from ignite.engine import Engine, Events
 from ignite.handlers import Checkpoint, DiskSaver
 
 from monai_scribble.data.image_io import atomic_write
+from monai_scribble.engines.distributed import unwrap
 
 __all__ = ["BestModelSaver", "FinalModelSaver", "TrainingCheckpointHandler"]
 
@@ -99,7 +100,7 @@ class BestModelSaver:
 
     def save(self) -> None:
         """Write the network now (atomically)."""
-        network = getattr(self.network, "module", self.network)  # unwrap DistributedDataParallel
+        network = unwrap(self.network)
         state = {"model": {k: v.detach().cpu() for k, v in network.state_dict().items()}}
         atomic_write(self.path, lambda tmp: torch.save(state, tmp))
 

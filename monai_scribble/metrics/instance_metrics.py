@@ -16,10 +16,11 @@ import numpy as np
 import torch
 from monai.metrics import compute_panoptic_quality
 
-__all__ = ["aggregated_jaccard_index", "detection_counts", "detection_scores"]
+__all__ = ["aggregated_jaccard_index", "check_instance_maps", "detection_counts", "detection_scores"]
 
 
-def _check(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def check_instance_maps(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both maps as int64 ``(H, W)`` arrays; ``ValueError`` quoting the shapes unless they are 2-D and equal."""
     pred, gt = np.asarray(pred), np.asarray(gt)
     if pred.shape != gt.shape or pred.ndim != 2:
         raise ValueError(f"expected two (H, W) instance maps of the same shape, got {pred.shape} and {gt.shape}")
@@ -34,7 +35,7 @@ def _consecutive_ids(instances: np.ndarray) -> np.ndarray:
 
 def aggregated_jaccard_index(pred: np.ndarray, gt: np.ndarray) -> float:
     """AJI of one image (Kumar et al. 2017); NaN when both maps are empty."""
-    pred, gt = _check(pred, gt)
+    pred, gt = check_instance_maps(pred, gt)
     pred, gt = _consecutive_ids(pred), _consecutive_ids(gt)
     n_pred, n_gt = int(pred.max()) + 1, int(gt.max()) + 1
     joint = np.bincount((gt * n_pred + pred).ravel(), minlength=n_gt * n_pred).reshape(n_gt, n_pred)
@@ -60,7 +61,7 @@ def aggregated_jaccard_index(pred: np.ndarray, gt: np.ndarray) -> float:
 
 def detection_counts(pred: np.ndarray, gt: np.ndarray) -> tuple[int, int, int, float]:
     """``(tp, fp, fn, sum of matched IoUs)`` at IoU > 0.5 (MONAI's panoptic-quality confusion counts)."""
-    pred, gt = _check(pred, gt)
+    pred, gt = check_instance_maps(pred, gt)
     counts = compute_panoptic_quality(torch.from_numpy(pred), torch.from_numpy(gt), remap=True, output_confusion_matrix=True)
     tp, fp, fn, iou_sum = (float(v) for v in counts)
     return int(tp), int(fp), int(fn), iou_sum

@@ -27,17 +27,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from monai_scribble.metrics.instance_metrics import check_instance_maps
+
 __all__ = ["mdice", "mdice_legacy", "object_dice_scores"]
 
 EPS = 1e-4
 LEGACY_SMALL_OBJECT = 20
-
-
-def _check(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    pred, gt = np.asarray(pred), np.asarray(gt)
-    if pred.shape != gt.shape or pred.ndim != 2:
-        raise ValueError(f"expected two (H, W) instance maps of the same shape, got {pred.shape} and {gt.shape}")
-    return pred.astype(np.int64), gt.astype(np.int64)
 
 
 def _best_label(pred_inside: np.ndarray) -> int | None:
@@ -71,7 +66,7 @@ def object_dice_scores(pred: np.ndarray, gt: np.ndarray, legacy: bool = False, m
         min_object_size: corrected version: objects with fewer pixels are not scored.
         clip_ids: quirk 4, clip ground-truth ids to 255 first.
     """
-    pred, gt = _check(pred, gt)
+    pred, gt = check_instance_maps(pred, gt)
     if clip_ids:
         gt = np.minimum(gt, 255)
     ids = np.unique(gt)
