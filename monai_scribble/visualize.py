@@ -106,6 +106,8 @@ def learning_curves(log_dir: str | os.PathLike) -> dict[str, tuple[np.ndarray, n
 def plot_learning_curves(log_dir: str | os.PathLike, tags: Sequence[str] | None = None, path: str | os.PathLike | None = None):
     """Plot the run's scalars (default: every loss term and validation metric), one panel each.
 
+    ``val*`` tags are plotted against epochs, the others (loss terms) against iterations, as the bundle logs them.
+
     Returns the matplotlib figure; with ``path`` it is also saved as PNG.
     """
     import matplotlib
@@ -124,7 +126,7 @@ def plot_learning_curves(log_dir: str | os.PathLike, tags: Sequence[str] | None 
         steps, values = curves[tag]
         ax.plot(steps, values, marker="." if len(steps) < 30 else None)
         ax.set_title(tag, fontsize=9)
-        ax.set_xlabel("iteration" if tag.startswith("train") else "epoch", fontsize=8)
+        ax.set_xlabel("epoch" if tag.startswith("val") else "iteration", fontsize=8)  # the bundle logs training per iteration
     figure.tight_layout()
     if path is not None:
         figure.savefig(path, dpi=100)

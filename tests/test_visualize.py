@@ -42,15 +42,17 @@ def test_learning_curves_from_tensorboard(tmp_path):
 
     writer = SummaryWriter(str(tmp_path))
     for step, value in enumerate([1.0, 0.5, 0.25], start=1):
-        writer.add_scalar("train_loss", value, step)
+        writer.add_scalar("loss", value, step)  # the bundle's training tags: one point per iteration
+    writer.add_scalar("val_iou", 0.4, 1)  # validation: one point per epoch
     writer.close()
-    steps, values = learning_curves(tmp_path)["train_loss"]
+    steps, values = learning_curves(tmp_path)["loss"]
     assert steps.tolist() == [1, 2, 3] and values.tolist() == pytest.approx([1.0, 0.5, 0.25])
     pytest.importorskip("matplotlib", reason="plotting needs matplotlib (pip install -e '.[test]')")
-    plot_learning_curves(tmp_path, path=tmp_path / "curves.png")
+    figure = plot_learning_curves(tmp_path, path=tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 0
-    with pytest.raises(KeyError, match=r"tags \['val_iou'\] not logged"):
-        plot_learning_curves(tmp_path, tags=["val_iou"])
+    assert [(ax.get_title(), ax.get_xlabel()) for ax in figure.axes] == [("loss", "iteration"), ("val_iou", "epoch")]
+    with pytest.raises(KeyError, match=r"tags \['pseudo_ce'\] not logged"):
+        plot_learning_curves(tmp_path, tags=["pseudo_ce"])
 
 
 def test_learning_curves_without_logs(tmp_path):
