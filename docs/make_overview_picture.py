@@ -1,5 +1,7 @@
-"""Regenerate docs/images/overview.png (README): scribbles, EMA pseudo-labels and predicted nuclei on a
-synthetic image. Needs a run of the README's default command (its output folder and model.pt).
+"""Regenerate the pictures of the default run: docs/images/overview.png (README: scribbles, EMA
+pseudo-labels and predicted nuclei on a synthetic image) and the bundle's
+docs/images/default_run_curves.png (loss terms and validation IoU from the run's TensorBoard logs).
+Needs a run of the README's default command (its output folder and model.pt).
 
     python docs/make_overview_picture.py [--run bundles/scribble_cell_segmentation/output] [--model bundles/scribble_cell_segmentation/models/model.pt]
 """
@@ -20,7 +22,7 @@ from monai_scribble.data.scribbles import read_scribble
 from monai_scribble.data.transforms import eval_transforms
 from monai_scribble.inferers import WholeImageInferer
 from monai_scribble.networks import MultiscaleUNet
-from monai_scribble.visualize import contour_overlay, probability_map_view, scribble_overlay
+from monai_scribble.visualize import contour_overlay, plot_learning_curves, probability_map_view, scribble_overlay
 
 BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "scribble_cell_segmentation"
 
@@ -30,6 +32,7 @@ def main() -> None:
     parser.add_argument("--run", default=str(BUNDLE / "output"))
     parser.add_argument("--model", default=str(BUNDLE / "models" / "model.pt"))
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "images" / "overview.png"))
+    parser.add_argument("--curves", default=str(BUNDLE / "docs" / "images" / "default_run_curves.png"))
     args = parser.parse_args()
     datalist = json.loads((Path(args.run) / "datalist.json").read_text())
     item = datalist["training"][0]
@@ -49,6 +52,10 @@ def main() -> None:
     gap = np.full((image.shape[0], 6, 3), 255, np.uint8)
     write_png(args.out, np.concatenate([panels[0], gap, panels[1], gap, panels[2]], axis=1))
     print(args.out)
+    Path(args.curves).parent.mkdir(parents=True, exist_ok=True)
+    tags = ["loss", "scribble_ce", "pseudo_ce", "contrastive_d5_delta1", "contrastive_d3_delta4", "val_iou"]
+    plot_learning_curves(Path(args.run) / "tensorboard", tags=tags, path=args.curves)
+    print(args.curves)
 
 
 if __name__ == "__main__":
