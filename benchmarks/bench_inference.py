@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -22,7 +21,6 @@ import sys
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def measure(mode: str, image_path: str | None, repeats: int) -> dict:
@@ -54,7 +52,7 @@ def measure(mode: str, image_path: str | None, repeats: int) -> dict:
 
 
 def main() -> None:
-    from monai_scribble.constants import DATA_ENV_VAR
+    from monai_scribble.data.data_root import default_data_root
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--data_root", default=None)
@@ -65,7 +63,7 @@ def main() -> None:
     if args._mode:
         print(json.dumps(measure(args._mode, args._image, args.repeats)))
         return
-    root = Path(args.data_root or os.environ.get(DATA_ENV_VAR) or REPO_ROOT.parent / "shared" / "data")
+    root = Path(args.data_root or default_data_root())
     tiles = sorted((root / "monuseg" / "test" / "images").glob("*.tif"))
     image = str(tiles[0]) if tiles else None
     results = {}

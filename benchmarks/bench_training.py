@@ -16,7 +16,6 @@ Prints one JSON object as its last line.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 import fire
 from ignite.engine import Events
 
-from monai_scribble.constants import DATA_ENV_VAR
+from monai_scribble.data.data_root import default_data_root
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRAIN_CONFIG = REPO_ROOT / "bundles" / "scribble_cell_segmentation" / "configs" / "train.json"
@@ -81,7 +80,7 @@ def dsb_fluo(data_root: str) -> dict:
 
 
 def main(part: str = "all", data_root: str | None = None) -> dict:
-    data_root = data_root or os.environ.get(DATA_ENV_VAR) or str(REPO_ROOT.parent / "shared" / "data")
+    data_root = data_root or str(default_data_root())
     result: dict = {"benchmark": "bench_training"}
     if part in ("all", "dsb_fluo"):
         result.update(dsb_fluo(data_root))

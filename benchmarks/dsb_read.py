@@ -11,21 +11,19 @@ fresh temporary cache) and for the cached re-read, their ratio, and the image/ma
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
 
 import fire
 
-from monai_scribble.constants import DATA_ENV_VAR
+from monai_scribble.data.data_root import default_data_root
 from monai_scribble.data.dsb2018 import read_dsb2018
 
 
 def main(stage_dir: str | None = None) -> dict:
     if stage_dir is None:
-        root = os.environ.get(DATA_ENV_VAR) or str(Path(__file__).resolve().parents[1].parent / "shared" / "data")
-        stage_dir = str(Path(root) / "dsb2018" / "stage1_train")
+        stage_dir = str(default_data_root() / "dsb2018" / "stage1_train")
     with tempfile.TemporaryDirectory(prefix="dsb_read_bench_") as cache:
         start = time.perf_counter()
         infos = read_dsb2018(stage_dir, cache_dir=cache)

@@ -169,6 +169,7 @@ def main(argv: list[str] | None = None) -> str:
     import argparse
 
     from monai_scribble.constants import DATA_ENV_VAR
+    from monai_scribble.data.data_root import default_data_root
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--profile", choices=list(PROFILES), default="cpu-budget")
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/table1")
     args = parser.parse_args(argv)
-    root = Path(args.data_root or os.environ.get(DATA_ENV_VAR) or REPO_ROOT.parent / "shared" / "data").resolve()
+    root = Path(args.data_root or default_data_root()).resolve()
     out_dir = Path(args.out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     records = []

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from monai_scribble.constants import DATA_ENV_VAR
+from monai_scribble.data.data_root import default_data_root
 
 # read by notebooks/02_dsb_walkthrough.ipynb: the kernel nbmake starts inherits this process's environment
 os.environ.setdefault("MONAI_SCRIBBLE_NOTEBOOK_BUDGET", "ci")
@@ -16,7 +17,7 @@ REAL_DATA_NOTEBOOKS = {"02_dsb_walkthrough.ipynb": Path("dsb2018") / "stage1_tra
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    data_root = Path(os.environ.get(DATA_ENV_VAR) or Path(__file__).resolve().parents[2] / "shared" / "data")
+    data_root = default_data_root()
     for item in items:
         needed = REAL_DATA_NOTEBOOKS.get(item.path.name)
         if needed is not None and not (data_root / needed).is_dir():

@@ -1,24 +1,16 @@
-"""Shared fixtures: the real shared data root and a per-session cache for converted labels."""
+"""Shared fixtures: the real data folders (skipped, with the reason, where absent); one torch thread per test process."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import torch
 
 from monai_scribble.constants import DATA_ENV_VAR
+from monai_scribble.data.data_root import default_data_root
 
 torch.set_num_threads(1)
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def shared_data_root() -> Path:
-    """``$MONAI_SCRIBBLE_DATA`` or ``<repo>/../shared/data``."""
-    env = os.environ.get(DATA_ENV_VAR)
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
 
 
 def require_dir(path: Path) -> Path:
@@ -30,9 +22,9 @@ def require_dir(path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def dsb_stage_dir() -> Path:
-    return require_dir(shared_data_root() / "dsb2018" / "stage1_train")
+    return require_dir(default_data_root() / "dsb2018" / "stage1_train")
 
 
 @pytest.fixture(scope="session")
 def monuseg_root() -> Path:
-    return require_dir(shared_data_root() / "monuseg")
+    return require_dir(default_data_root() / "monuseg")

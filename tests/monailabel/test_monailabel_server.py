@@ -26,10 +26,9 @@ import pytest
 from monai.bundle import ConfigWorkflow
 from PIL import Image
 
+from monai_scribble.data.data_root import default_data_root
 from monai_scribble.data.image_io import image_size, read_instance_label
 from monai_scribble.data.scribbles import ScribbleFormat, image_rng, synthesize_scribble, write_scribble
-
-from tests.conftest import shared_data_root
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(os.environ.get("MONAI_SCRIBBLE_MONAILABEL_VENV", Path.home() / ".cache" / "monai_scribble" / "monailabel-venv"))
@@ -86,7 +85,7 @@ def server(tmp_path_factory):
     synthetic = sorted((train_dir / "synthetic" / "images").glob("*.png"))[:2]
     for path in synthetic:
         shutil.copy2(path, studies / path.name)
-    tiles = sorted((shared_data_root() / "monuseg" / "test" / "images").glob("*.tif"))
+    tiles = sorted((default_data_root() / "monuseg" / "test" / "images").glob("*.tif"))
     if tiles:
         shutil.copy2(tiles[0], studies / tiles[0].name)
     app = root / "app"
