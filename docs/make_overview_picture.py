@@ -14,17 +14,29 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from monai.bundle import ConfigParser
 
 from monai_scribble.data.image_io import read_image, write_png
 from monai_scribble.data.postprocessing import foreground_to_instances
-from monai_scribble.data.pseudo_label_store import PseudoLabelStore
+from monai_scribble.data.pseudo_label_store import LoadPseudoLabelMapd
 from monai_scribble.data.scribbles import read_scribble
 from monai_scribble.data.transforms import eval_transforms
+from monai_scribble.engines.presets import as_bool
 from monai_scribble.inferers import WholeImageInferer
 from monai_scribble.networks import MultiscaleUNet
 from monai_scribble.visualize import contour_overlay, plot_learning_curves, probability_map_view, scribble_overlay
 
 BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "scribble_cell_segmentation"
+
+
+def ema_settings(dataset: str) -> tuple[float, float, bool]:
+    """``(momentum, threshold, bias correction)`` that train.json uses for ``dataset`` (read from the config)."""
+    config = ConfigParser()
+    config.read_config(str(BUNDLE / "configs" / "train.json"))
+    config["dataset"] = dataset
+    config.get_parsed_content("imports")
+    momentum, threshold = (float(config.get_parsed_content(key)) for key in ("ema_momentum", "ema_threshold"))
+    return momentum, threshold, as_bool(config.get_parsed_content("ema_bias_correction"), "ema_bias_correction")
 
 
 def main() -> None:
@@ -43,10 +55,11 @@ def main() -> None:
     with torch.no_grad():
         logits = WholeImageInferer()(eval_transforms(keys=("image",))({"image": item["image"]})["image"][None], network)
     instances = foreground_to_instances(logits.argmax(dim=1)[0].numpy())
-    store = PseudoLabelStore(Path(args.run) / "ema")
+    momentum, threshold, bias_correction = ema_settings(datalist["dataset"])
+    read_ema = LoadPseudoLabelMapd(Path(args.run) / "ema", bias_correction_momentum=momentum if bias_correction else None)
     panels = [
         scribble_overlay(image, read_scribble(item["scribble"], datalist["scribble_format"]), thickness=3),
-        probability_map_view(store.get(item["id"]), threshold=0.8),
+        probability_map_view(read_ema({"id": item["id"]})["ema"][0].numpy(), threshold=threshold),  # as the trainer reads it
         contour_overlay(image, instances),
     ]
     gap = np.full((image.shape[0], 6, 3), 255, np.uint8)
