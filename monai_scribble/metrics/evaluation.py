@@ -20,7 +20,7 @@ import numpy as np
 
 from monai_scribble.data.image_io import atomic_write
 from monai_scribble.data.postprocessing import foreground_to_instances
-from monai_scribble.metrics.foreground_iou import foreground_counts, foreground_iou
+from monai_scribble.metrics.foreground_iou import foreground_counts, foreground_iou, pooled_iou
 from monai_scribble.metrics.instance_metrics import aggregated_jaccard_index, detection_scores
 from monai_scribble.metrics.mdice import mdice, mdice_legacy
 
@@ -72,8 +72,7 @@ def summarize(rows: Sequence[Mapping[str, float]]) -> dict:
             "std": float(values.std()) if values.size else float("nan"),
             "n": int(values.size),
         }
-    union = sum(int(row["union"]) for row in rows)
-    dataset_iou = sum(int(row["intersection"]) for row in rows) / union if union else float("nan")
+    dataset_iou = pooled_iou((row["intersection"], row["union"]) for row in rows)
     return {"n_images": len(rows), "metrics": metrics, "dataset_iou": dataset_iou}
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["dataset_foreground_iou", "foreground_counts", "foreground_iou"]
+__all__ = ["dataset_foreground_iou", "foreground_counts", "foreground_iou", "pooled_iou"]
 
 SMOOTH = 1e-6
 
@@ -32,10 +32,14 @@ def foreground_iou(pred: np.ndarray, gt: np.ndarray) -> float:
     return (intersection + SMOOTH) / (union + SMOOTH)
 
 
+def pooled_iou(counts: Iterable[tuple[int, int]]) -> float:
+    """``Σ intersection / Σ union`` over per-image ``(|P ∩ G|, |P ∪ G|)`` counts (NaN when every union is empty)."""
+    intersection = union = 0
+    for i, u in counts:
+        intersection, union = intersection + int(i), union + int(u)
+    return intersection / union if union else float("nan")
+
+
 def dataset_foreground_iou(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> float:
     """``Σ|P ∩ G| / Σ|P ∪ G|`` over ``(pred, gt)`` pairs (NaN when every union is empty)."""
-    intersection = union = 0
-    for pred, gt in pairs:
-        i, u = foreground_counts(pred, gt)
-        intersection, union = intersection + i, union + u
-    return intersection / union if union else float("nan")
+    return pooled_iou(foreground_counts(pred, gt) for pred, gt in pairs)
