@@ -37,7 +37,7 @@ from monai_scribble.data.scribbles import (
 )
 from monai_scribble.data.splits import split_ids
 
-__all__ = ["DATASETS", "DSB_MODALITIES", "LABEL_KINDS", "apply_split_file", "as_scribble_item", "as_scribble_items", "prepare_datalist", "load_split_samples", "synthesize_scribbles", "write_split_file"]
+__all__ = ["DATASETS", "DSB_MODALITIES", "LABEL_KINDS", "apply_split_file", "as_scribble_item", "check_label_kind", "as_scribble_items", "prepare_datalist", "load_split_samples", "synthesize_scribbles", "write_split_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,13 @@ LABEL_KINDS: tuple[str, ...] = ("scribble", "scribble_zero_unlabeled")
 items ``{image, label}`` whose ``label`` is a scribble drawn in MONAI Label (0 unlabeled, 1 background, 2 nucleus)."""
 
 
+def check_label_kind(label_kind: str) -> str:
+    """``label_kind`` if it is one of :data:`LABEL_KINDS`, else ``ValueError`` naming the choices."""
+    if label_kind not in LABEL_KINDS:
+        raise ValueError(f"unknown label_kind '{label_kind}'; choose one of {', '.join(LABEL_KINDS)}")
+    return label_kind
+
+
 def as_scribble_item(item: dict, label_kind: str = "scribble") -> dict:
     """One datalist item in our layout: for ``scribble_zero_unlabeled`` the ``label`` becomes the ``scribble``
     (there is no full mask) and the ``id`` is the image's file stem.
@@ -57,9 +64,7 @@ def as_scribble_item(item: dict, label_kind: str = "scribble") -> dict:
     Raises:
         ValueError: unknown ``label_kind``, or a MONAI Label item without ``image`` or ``label``.
     """
-    if label_kind not in LABEL_KINDS:
-        raise ValueError(f"unknown label_kind '{label_kind}'; choose one of {', '.join(LABEL_KINDS)}")
-    if label_kind == "scribble" or "scribble" in item:
+    if check_label_kind(label_kind) == "scribble" or "scribble" in item:
         return dict(item)
     if not item.get("image") or not item.get("label"):
         raise ValueError(f"label_kind '{label_kind}' needs items with 'image' and 'label' (the scribble), got {sorted(item)}")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -111,9 +111,7 @@ class PseudoLabelStore:
         """
         _check_momentum(momentum)
         state = self.state  # read once: every map below comes from this generation
-        missing = sorted(set(self._ids(state["generation"])) - set(probabilities))
-        if missing:
-            raise KeyError(f"EMA update needs every image of the store; missing {missing[:5]} ({len(missing)} in all)")
+        self._check_complete(state, probabilities)  # before writing anything
         self.begin_update(state)
         self.write_update(state, probabilities, momentum)
         self.commit_update(state)
@@ -162,10 +160,14 @@ class PseudoLabelStore:
             KeyError: some images of the store have no map in the new generation (it stays invisible).
         """
         generation = int(state["generation"])
-        missing = sorted(set(self._ids(generation)) - set(self._ids(generation + 1)))
+        self._check_complete(state, self._ids(generation + 1))
+        self._set_current(generation + 1, int(state["updates"]) + 1)
+
+    def _check_complete(self, state: Mapping[str, int], ids: Iterable[str]) -> None:
+        """``KeyError`` unless ``ids`` covers every image of the generation of ``state``."""
+        missing = sorted(set(self._ids(int(state["generation"]))) - set(ids))
         if missing:
             raise KeyError(f"EMA update needs every image of the store; missing {missing[:5]} ({len(missing)} in all)")
-        self._set_current(generation + 1, int(state["updates"]) + 1)
 
     def restore(self, generation: int, updates: int) -> None:
         """Make ``generation`` current again (resume from a checkpoint that recorded it)."""

@@ -690,11 +690,9 @@ class ScribbleItemd(Transform):
     """
 
     def __init__(self, label_kind: str = "scribble") -> None:
-        from monai_scribble.data.datalist import LABEL_KINDS
+        from monai_scribble.data.datalist import check_label_kind
 
-        if label_kind not in LABEL_KINDS:
-            raise ValueError(f"unknown label_kind '{label_kind}'; choose one of {', '.join(LABEL_KINDS)}")
-        self.label_kind = label_kind
+        self.label_kind = check_label_kind(label_kind)
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         from monai_scribble.data.datalist import as_scribble_item
