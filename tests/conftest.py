@@ -1,9 +1,11 @@
-"""Shared fixtures: the real data folders (skipped, with the reason, where absent); one torch thread per test process."""
+"""Shared fixtures and helpers: the real data folders (skipped, with the reason, where absent), box instance maps, file digests; one torch thread per test process."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,6 +13,19 @@ from monai_scribble.constants import DATA_ENV_VAR
 from monai_scribble.data.data_root import default_data_root
 
 torch.set_num_threads(1)
+
+
+def instance_boxes(shape: tuple[int, int], *boxes: tuple[int, int, int, int, int]) -> np.ndarray:
+    """int32 instance map with boxes ``(id, r0, r1, c0, c1)`` (half-open rows and columns) on 0 background."""
+    out = np.zeros(shape, dtype=np.int32)
+    for label, r0, r1, c0, c1 in boxes:
+        out[r0:r1, c0:c1] = label
+    return out
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes (to tell whether a model file was replaced)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def require_dir(path: Path) -> Path:

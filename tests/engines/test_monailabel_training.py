@@ -10,7 +10,6 @@ is the scribble drawn in MONAI Label: 0 unlabeled, 1 background, 2 nucleus), ``t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -23,6 +22,7 @@ from monai.bundle import ConfigParser
 from monai_scribble.data.image_io import read_instance_label
 from monai_scribble.data.scribbles import ScribbleFormat, image_rng, synthesize_scribble, write_scribble
 from monai_scribble.data.synthetic import write_synthetic_dataset
+from tests.conftest import file_digest
 
 BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "scribble_cell_segmentation"
 
@@ -67,15 +67,11 @@ def train_request(bundle: Path, train_items: list[dict], val_items: list[dict], 
     )  # fmt: skip
 
 
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def test_two_training_requests_from_scribbles(app_bundle, studies):
     model = app_bundle / "models" / "model.pt"
     train_request(app_bundle, studies[:2], [])  # no validation images: the final network is saved
     assert model.is_file()
-    first = digest(model)
+    first = file_digest(model)
     runs = sorted((app_bundle / "output" / "monailabel").iterdir())
     assert len(runs) == 1
     store = json.loads((runs[0] / "ema" / "current.json").read_text())
@@ -87,7 +83,7 @@ def test_two_training_requests_from_scribbles(app_bundle, studies):
     # next request: fine-tunes model.pt (CheckpointLoader prepended), validates on a scribble, new run folder
     train_request(app_bundle, studies[:2], studies[2:])
     assert len(list((app_bundle / "output" / "monailabel").iterdir())) == 2
-    assert digest(model) != first
+    assert file_digest(model) != first
     state = torch.load(model, weights_only=True)
     assert list(state) == ["model"]
 

@@ -5,20 +5,14 @@ from __future__ import annotations
 import csv
 import json
 
-import numpy as np
 import pytest
 
 from monai_scribble.metrics import METRIC_NAMES, image_metrics, summarize, write_metrics
-
-
-def square(shape, r0, r1, c0, c1, value=1):
-    out = np.zeros(shape, dtype=np.int32)
-    out[r0:r1, c0:c1] = value
-    return out
+from tests.conftest import instance_boxes
 
 
 def test_perfect_prediction_scores_one_everywhere():
-    gt = square((40, 40), 5, 20, 5, 20, value=7)  # 225 px object
+    gt = instance_boxes((40, 40), (7, 5, 20, 5, 20))  # 225 px object
     row = image_metrics(gt > 0, gt)
     for name in METRIC_NAMES:
         assert row[name] == pytest.approx(1.0), name
@@ -26,8 +20,8 @@ def test_perfect_prediction_scores_one_everywhere():
 
 
 def test_small_predicted_objects_are_removed_before_instance_metrics():
-    gt = square((40, 40), 5, 20, 5, 20)
-    pred = (gt > 0) | (square((40, 40), 30, 35, 30, 35) > 0)  # + 25 px false positive
+    gt = instance_boxes((40, 40), (1, 5, 20, 5, 20))
+    pred = (gt > 0) | (instance_boxes((40, 40), (1, 30, 35, 30, 35)) > 0)  # + 25 px false positive
     row = image_metrics(pred, gt)
     assert row["iou"] == pytest.approx((225 + 1e-6) / (250 + 1e-6))  # raw prediction
     assert row["f1_50"] == pytest.approx(1.0) and row["n_pred"] == 1  # post-processed (< 64 px removed)

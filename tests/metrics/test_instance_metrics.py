@@ -8,17 +8,11 @@ import numpy as np
 import pytest
 
 from monai_scribble.metrics import aggregated_jaccard_index, dataset_foreground_iou, detection_counts, detection_scores, foreground_iou
+from tests.conftest import instance_boxes
 
 
-def boxes(shape, *items):
-    out = np.zeros(shape, dtype=np.int32)
-    for label, r0, r1, c0, c1 in items:
-        out[r0:r1, c0:c1] = label
-    return out
-
-
-GT = boxes((6, 6), (1, 0, 3, 0, 3), (2, 4, 6, 4, 6))  # 9 px and 4 px
-PRED = boxes((6, 6), (5, 0, 3, 0, 2), (7, 4, 6, 4, 6), (9, 0, 1, 5, 6))  # 6 px inside g1, exact g2, 1 px false positive
+GT = instance_boxes((6, 6), (1, 0, 3, 0, 3), (2, 4, 6, 4, 6))  # 9 px and 4 px
+PRED = instance_boxes((6, 6), (5, 0, 3, 0, 2), (7, 4, 6, 4, 6), (9, 0, 1, 5, 6))  # 6 px inside g1, exact g2, 1 px false positive
 
 
 def test_foreground_iou_per_image_and_pooled():
@@ -55,6 +49,6 @@ def test_detection_counts_and_scores_at_iou_half():
 
 
 def test_iou_of_exactly_half_is_not_a_match():
-    gt = boxes((4, 4), (1, 0, 2, 0, 2))  # 4 px
-    pred = boxes((4, 4), (1, 0, 2, 0, 1))  # 2 px inside: IoU 0.5
+    gt = instance_boxes((4, 4), (1, 0, 2, 0, 2))  # 4 px
+    pred = instance_boxes((4, 4), (1, 0, 2, 0, 1))  # 2 px inside: IoU 0.5
     assert detection_counts(pred, gt)[:3] == (0, 1, 1)

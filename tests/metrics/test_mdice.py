@@ -8,16 +8,9 @@ import numpy as np
 import pytest
 
 from monai_scribble.metrics import mdice, mdice_legacy, object_dice_scores
+from tests.conftest import instance_boxes
 
 EPS = 1e-4
-
-
-def block(shape, *boxes):
-    """Instance map of boxes ``(id, r0, r1, c0, c1)`` (half-open rows and columns)."""
-    out = np.zeros(shape, dtype=np.int32)
-    for label, r0, r1, c0, c1 in boxes:
-        out[r0:r1, c0:c1] = label
-    return out
 
 
 def dice(overlap, m, g):
@@ -32,17 +25,17 @@ BORDER = (2, 0, 5, 7, 12)  # 25 px, touches the top and right border
     "name, gt, pred, legacy, corrected",
     [
         # mode match on an interior object: 20 of 25 px predicted
-        ("match", block((12, 12), INTERIOR), block((12, 12), (5, 2, 7, 2, 6)), dice(20, 20, 25), dice(20, 20, 25)),
+        ("match", instance_boxes((12, 12), INTERIOR), instance_boxes((12, 12), (5, 2, 7, 2, 6)), dice(20, 20, 25), dice(20, 20, 25)),
         # quirk 2: an object under 20 px is erased and scores eps/eps = 1; corrected excludes it (no object left: NaN)
-        ("small object", block((12, 12), (1, 4, 6, 4, 9)), np.zeros((12, 12), np.int32), 1.0, math.nan),
+        ("small object", instance_boxes((12, 12), (1, 4, 6, 4, 9)), np.zeros((12, 12), np.int32), 1.0, math.nan),
         # quirk 3: a missed interior object erases the border objects, so the poorly predicted border object
         # scores 1 in legacy; corrected: miss = 0 and the border object gets its real Dice (15 of 25 px)
-        ("border erasure", block((12, 12), INTERIOR, BORDER), block((12, 12), (9, 0, 5, 7, 10)),
+        ("border erasure", instance_boxes((12, 12), INTERIOR, BORDER), instance_boxes((12, 12), (9, 0, 5, 7, 10)),
          (dice(0, 0, 25) + 1.0) / 2, (0.0 + dice(15, 15, 25)) / 2),
         # a missed object touching the border erases itself: legacy 1, corrected 0
-        ("missed border object", block((12, 12), BORDER), np.zeros((12, 12), np.int32), 1.0, 0.0),
+        ("missed border object", instance_boxes((12, 12), BORDER), np.zeros((12, 12), np.int32), 1.0, 0.0),
         # false-positive components are never penalised
-        ("false positive", block((12, 12), INTERIOR), block((12, 12), (3, 2, 7, 2, 7), (4, 9, 12, 0, 3)), 1.0, 1.0),
+        ("false positive", instance_boxes((12, 12), INTERIOR), instance_boxes((12, 12), (3, 2, 7, 2, 7), (4, 9, 12, 0, 3)), 1.0, 1.0),
     ],
 )  # fmt: skip
 def test_hand_computed_cases(name, gt, pred, legacy, corrected):
@@ -52,22 +45,22 @@ def test_hand_computed_cases(name, gt, pred, legacy, corrected):
 
 def test_legacy_mutation_makes_later_border_objects_score_one():
     """Ids fixed up front, map mutated: after a miss, a later (even well-predicted) border object scores 1."""
-    gt = block((12, 12), INTERIOR, BORDER, (3, 7, 12, 0, 5))  # id 3: 25 px on the bottom/left border
-    pred = block((12, 12), (8, 7, 12, 0, 3))  # covers 15 of id 3's 25 px, misses ids 1 and 2
+    gt = instance_boxes((12, 12), INTERIOR, BORDER, (3, 7, 12, 0, 5))  # id 3: 25 px on the bottom/left border
+    pred = instance_boxes((12, 12), (8, 7, 12, 0, 3))  # covers 15 of id 3's 25 px, misses ids 1 and 2
     assert object_dice_scores(pred, gt, legacy=True) == pytest.approx([dice(0, 0, 25), 1.0, 1.0])
     assert object_dice_scores(pred, gt) == pytest.approx([0.0, 0.0, dice(15, 15, 25)])
 
 
 def test_mode_picks_the_component_covering_most_and_smallest_id_on_ties():
-    gt = block((10, 10), (1, 2, 8, 2, 8))  # 36 px
-    pred = block((10, 10), (7, 2, 8, 2, 4), (3, 2, 8, 4, 8))  # 12 px and 24 px inside
+    gt = instance_boxes((10, 10), (1, 2, 8, 2, 8))  # 36 px
+    pred = instance_boxes((10, 10), (7, 2, 8, 2, 4), (3, 2, 8, 4, 8))  # 12 px and 24 px inside
     assert object_dice_scores(pred, gt) == pytest.approx([dice(24, 24, 36)])
-    tie = block((10, 10), (7, 2, 8, 2, 5), (3, 2, 8, 5, 8))  # 18 px each: id 3 wins
+    tie = instance_boxes((10, 10), (7, 2, 8, 2, 5), (3, 2, 8, 5, 8))  # 18 px each: id 3 wins
     assert object_dice_scores(tie, gt) == pytest.approx([dice(18, 18, 36)])
 
 
 def test_quirk4_clipping_merges_ids_above_255():
-    gt = block((12, 12), (255, 0, 5, 0, 5), (300, 6, 11, 6, 11))
+    gt = instance_boxes((12, 12), (255, 0, 5, 0, 5), (300, 6, 11, 6, 11))
     pred = gt.copy()
     assert len(object_dice_scores(pred, gt, legacy=True)) == 2
     clipped = object_dice_scores(pred, gt, legacy=True, clip_ids=True)  # one merged object of 50 px
@@ -76,7 +69,7 @@ def test_quirk4_clipping_merges_ids_above_255():
 
 
 def test_corrected_min_object_size_is_explicit():
-    gt = block((12, 12), (1, 4, 6, 4, 9))  # 10 px
+    gt = instance_boxes((12, 12), (1, 4, 6, 4, 9))  # 10 px
     pred = gt.copy()
     assert mdice(pred, gt, min_object_size=5) == pytest.approx(1.0)
     assert math.isnan(mdice(pred, gt))

@@ -8,7 +8,6 @@ stand-in, see its docstring). Every request has a timeout and the server is alwa
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -29,6 +28,7 @@ from PIL import Image
 from monai_scribble.data.data_root import default_data_root
 from monai_scribble.data.image_io import image_size, read_instance_label
 from monai_scribble.data.scribbles import ScribbleFormat, image_rng, synthesize_scribble, write_scribble
+from tests.conftest import file_digest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(os.environ.get("MONAI_SCRIBBLE_MONAILABEL_VENV", Path.home() / ".cache" / "monai_scribble" / "monailabel-venv"))
@@ -62,10 +62,6 @@ def multipart(field: str, path: Path) -> tuple[bytes, str]:
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{path.name}\"\r\n"
             f"Content-Type: image/png\r\n\r\n").encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()  # fmt: skip
     return body, f"multipart/form-data; boundary={boundary}"
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -159,10 +155,10 @@ def test_scribbles_saved_in_monailabel_train_the_model(server):
         status, answer, _ = request(f"{server['base']}/datastore/label?image={image_id}&tag=final", "PUT", body, {"Content-Type": content_type})
         assert status == 200, answer[:500]
     model = server["app"] / "model" / MODEL / "models" / "model.pt"
-    before = digest(model)
+    before = file_digest(model)
     payload = json.dumps({"max_epochs": 1, "device": "cpu"}).encode()
     status, answer, _ = request(f"{server['base']}/train/{MODEL}?run_sync=true", "POST", payload, {"Content-Type": "application/json"})
     assert status == 200, answer[:1000]
-    assert digest(model) != before
+    assert file_digest(model) != before
     runs = list((server["app"] / "model" / MODEL / "output" / "monailabel").iterdir())
     assert len(runs) == 1 and (runs[0] / "ema" / "current.json").is_file()
