@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 
-
 def measure(mode: str, image_path: str | None, repeats: int) -> dict:
     import torch
 

@@ -37,7 +37,6 @@ import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
-
 from monai_scribble.data.cache import dataset_cache_dir
 from monai_scribble.data.image_io import DataError, atomic_write, image_size, write_png
 from monai_scribble.data.monuseg_xml import xml_to_instance_map
