@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from monai_scribble.data.image_io import DataError, atomic_write, read_instance_label
+from monai_scribble.data.image_io import DataError, atomic_write, read_array, read_instance_label
 from monai_scribble.data.records import Sample
 from monai_scribble.data.scribbles import (
     ScribbleFormat,
@@ -36,8 +36,9 @@ from monai_scribble.data.scribbles import (
     write_scribble,
 )
 from monai_scribble.data.splits import split_ids
+from monai_scribble.errors import ArgumentError
 
-__all__ = ["DATASETS", "DSB_MODALITIES", "LABEL_KINDS", "apply_split_file", "as_scribble_item", "check_label_kind", "as_scribble_items", "prepare_datalist", "load_split_samples", "synthesize_scribbles", "write_split_file"]
+__all__ = ["DATASETS", "DSB_MODALITIES", "LABEL_KINDS", "apply_split_file", "as_scribble_item", "check_label_kind", "check_samples", "as_scribble_items", "prepare_datalist", "load_split_samples", "synthesize_scribbles", "write_split_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -103,13 +104,16 @@ def load_split_samples(
         num_synthetic: number of synthetic images.
     """
     if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset '{dataset}'; choose one of {', '.join(DATASETS)}")
+        raise ArgumentError("dataset", f"unknown value {dataset!r}", f"choose one of {', '.join(DATASETS)}")
     if dataset != "synthetic" and not dataset_dir:
-        raise ValueError(f"dataset '{dataset}' needs --dataset_dir")
+        raise ArgumentError("dataset_dir", f"dataset '{dataset}' needs --dataset_dir (the folder that holds it)")
 
     def by_split(samples: Sequence[Sample], test_fold: int | None) -> dict[str, list[Sample]]:
         index = {s.id: s for s in samples}
-        ids = split_ids(list(index), fold=fold, seed=seed, test_fold=test_fold)
+        try:
+            ids = split_ids(list(index), fold=fold, seed=seed, test_fold=test_fold)
+        except ValueError as err:
+            raise ArgumentError("fold", str(err)) from err
         return {key: [index[i] for i in ids[key]] for key in SPLIT_KEYS}
 
     if dataset == "synthetic":
@@ -216,6 +220,47 @@ def synthesize_scribbles(
     return paths
 
 
+def check_samples(samples: Sequence[Sample], scribble_format: ScribbleFormat | str, progress: bool = False) -> dict[str, np.ndarray]:
+    """Decode every image, label map and given scribble of ``samples`` and check that their sizes agree.
+
+    Run by :func:`prepare_datalist` before anything is written, so a corrupt, empty or non-image file, or
+    a scribble or label map of another size than its image, is reported at once instead of at the first
+    batch or validation, hours later.
+
+    Returns:
+        ``{id: scribble}`` (S2L values) of the samples that come with a scribble file.
+
+    Raises:
+        DataError: naming the first bad file and the problem, and how many other files are bad.
+    """
+    problems: list[DataError] = []
+    scribbles: dict[str, np.ndarray] = {}
+    iterator = samples
+    if progress and samples:
+        from tqdm import tqdm
+
+        iterator = tqdm(samples, desc="checking images", unit="image", disable=None)
+    for sample in iterator:
+        try:
+            height, width = read_array(sample.image).shape[:2]
+            others = []
+            if sample.scribble:
+                scribbles[sample.id] = read_scribble(sample.scribble, scribble_format)
+                others.append(("scribble", sample.scribble, scribbles[sample.id].shape))
+            if sample.label:
+                others.append(("label map", sample.label, read_instance_label(sample.label).shape))
+            for kind, path, shape in others:
+                if tuple(shape[:2]) != (height, width):
+                    raise DataError(path, f"{kind} is {shape[0]}x{shape[1]} pixels but its image {sample.image} is {height}x{width}; "
+                                          "they must have the same size")  # fmt: skip
+        except DataError as err:
+            problems.append(err)
+    if problems:
+        more = f" ({len(problems) - 1} more bad files, e.g. {', '.join(e.path for e in problems[1:4])})" if len(problems) > 1 else ""
+        raise DataError(problems[0].path, f"{problems[0].problem}; fix or remove it and run again{more}")
+    return scribbles
+
+
 def prepare_datalist(
     dataset: str = "synthetic",
     dataset_dir: str | os.PathLike | None = None,
@@ -228,23 +273,25 @@ def prepare_datalist(
     num_synthetic: int = 24,
     split_file: str | os.PathLike | None = None,
 ) -> Path:
-    """Read, split, synthesise scribbles and write ``<output_dir>/datalist.json``.
+    """Read, split, check, synthesise scribbles and write ``<output_dir>/datalist.json``.
 
-    Scribbles given by the dataset (folder datasets) are read in ``scribble_format`` and checked;
-    missing ones are synthesised from label maps at ``scribble_ratio`` with ``seed``. With
-    ``split_file`` (a published split, :func:`write_split_file`) the id lists of that file are used
-    instead of the seeded split.
+    Every image, label map and given scribble is decoded and size-checked first (:func:`check_samples`).
+    Scribbles given by the dataset (folder datasets) are read in ``scribble_format``; missing ones are
+    synthesised from label maps at ``scribble_ratio`` with ``seed``. With ``split_file`` (a published
+    split, :func:`write_split_file`) the id lists of that file are used instead of the seeded split.
 
     Returns:
         The path of the written datalist.
 
     Raises:
-        ValueError: unknown dataset, bad fold or ratio.
-        DataError: unreadable or invalid data (the message names the file).
+        ArgumentError: unknown dataset, bad fold, ratio or format.
+        DataError: unreadable or invalid data (the message names the file), or no training image left.
     """
+    from monai_scribble.engines.run_checks import check_prepare_arguments
+
+    check_prepare_arguments(dataset, dataset_dir, output_dir, fold, seed, scribble_ratio, str(getattr(scribble_format, "value", scribble_format)),
+                            cache_dir, num_synthetic, split_file)  # fmt: skip
     scribble_format = ScribbleFormat(scribble_format)
-    if not 0.0 < float(scribble_ratio) <= 1.0:
-        raise ValueError(f"scribble_ratio must be in (0, 1], got {scribble_ratio}")
     output = Path(output_dir).resolve()
     split = load_split_samples(dataset, dataset_dir, output, fold=fold, seed=seed, cache_dir=cache_dir, num_synthetic=num_synthetic)
     if split_file:
@@ -252,6 +299,7 @@ def prepare_datalist(
     all_samples = [s for key in SPLIT_KEYS for s in split[key]]
     if not all_samples:
         raise DataError(dataset_dir or output, f"dataset '{dataset}' has no images")
+    given = check_samples(all_samples, scribble_format, progress=True)
 
     ratio_tag = f"{float(scribble_ratio):g}"
     scribble_dir = output / "scribbles" / f"{dataset}_ratio{ratio_tag}_seed{seed}_{scribble_format.value}"
@@ -273,7 +321,7 @@ def prepare_datalist(
         items = []
         for sample in split[key]:
             scribble_path = Path(sample.scribble) if sample.scribble else synthesized[sample.id]
-            scribble = read_scribble(scribble_path, scribble_format)
+            scribble = given[sample.id] if sample.id in given else read_scribble(scribble_path, scribble_format)
             num_bg, num_fg = scribble_class_counts(scribble)
             if num_fg == 0 or num_bg == 0:
                 reason = f"scribble has no {'foreground' if num_fg == 0 else 'background'} pixel"
@@ -285,6 +333,11 @@ def prepare_datalist(
                 item["label"] = str(Path(sample.label).resolve())
             items.append(item)
         datalist[key] = items
+    if not datalist["training"]:
+        skipped = [s for s in datalist["skipped"] if s["split"] == "training"]
+        detail = f"all {len(skipped)} were skipped, e.g. {skipped[0]['scribble']}: {skipped[0]['reason']}" if skipped else "the split is empty"
+        raise DataError(dataset_dir or output, f"no training image left: {detail}; a scribble needs at least one nucleus and one "
+                                               "background pixel (check --scribble_format)")  # fmt: skip
     path = output / "datalist.json"
     atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(datalist, indent=1)))
     counts = {key: len(datalist[key]) for key in SPLIT_KEYS}

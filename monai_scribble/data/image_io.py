@@ -18,6 +18,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from monai_scribble.errors import UserError
+
 __all__ = [
     "DataError",
     "IMAGE_SUFFIXES",
@@ -39,8 +41,11 @@ os.umask(_UMASK)
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".nii.gz", ".nii", ".npy")
 
 
-class DataError(ValueError):
-    """Invalid or unreadable input data. The message always starts with the offending path."""
+class DataError(UserError, ValueError):
+    """Invalid or unreadable input data. The message always starts with the offending path.
+
+    A :class:`~monai_scribble.errors.UserError`: bundle commands print it as one line.
+    """
 
     def __init__(self, path: str | os.PathLike, problem: str) -> None:
         self.path = str(path)
@@ -224,11 +229,13 @@ def read_instance_label(path: str | os.PathLike) -> np.ndarray:
     return array.astype(np.int32)
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None], fsync: bool = False) -> Path:
     """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it to ``path``.
 
     The rename is atomic on POSIX file systems, so readers see either the old file or the complete
-    new one. The temporary file keeps the final suffix so format-sniffing writers behave.
+    new one. The temporary file keeps the final suffix so format-sniffing writers behave. With
+    ``fsync`` the file is flushed to disk before the rename (and the folder after it), so the new file
+    is complete on disk before anything relies on it (checkpoints).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -238,7 +245,16 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     try:
         write(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual permissions
+        if fsync:
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
+        if fsync:
+            folder = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -17,7 +17,7 @@ from skimage.measure import label as connected_components
 from skimage.feature import peak_local_max
 from skimage.segmentation import relabel_sequential, watershed
 
-__all__ = ["ForegroundToInstances", "ForegroundToInstancesd", "foreground_to_instances"]
+__all__ = ["ForegroundOneHotd", "ForegroundToInstances", "ForegroundToInstancesd", "foreground_to_instances"]
 
 
 def foreground_to_instances(
@@ -96,4 +96,30 @@ class ForegroundToInstancesd(MapTransform):
         d = dict(data)
         for key in self.key_iterator(d):
             d[key] = self.converter(d[key])
+        return d
+
+
+class ForegroundOneHotd(MapTransform):
+    """Instance map ``(1, H, W)`` -> foreground one-hot ``(2, H, W)`` (background, nucleus), for IoU metrics.
+
+    A key that is absent **or ``None``** is passed through: MONAI's evaluators put ``label: None`` in the
+    engine output when the validation images have no label maps (a lab's own data), and validation then
+    selects by the scribbles instead.
+
+    Args:
+        keys: instance-map keys.
+    """
+
+    def __init__(self, keys: KeysCollection) -> None:
+        super().__init__(keys, allow_missing_keys=True)
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            if d[key] is None:
+                continue
+            foreground = torch.as_tensor(d[key]) > 0
+            if foreground.ndim != 3 or foreground.shape[0] != 1:
+                raise ValueError(f"expected a (1, H, W) instance map under '{key}', got shape {tuple(foreground.shape)}")
+            d[key] = torch.cat([~foreground, foreground]).to(torch.float32)
         return d

@@ -257,10 +257,23 @@ class LoadPseudoLabelMapd(MapTransform):
         return d
 
 
-def store_for_items(root: str | os.PathLike, items: list[dict]) -> PseudoLabelStore:
-    """Open the store at ``root``, creating zero maps for ``items`` (``{"id", "image"}``) if it is new."""
+def store_for_items(root: str | os.PathLike, items: list[dict], new_run: bool = False) -> PseudoLabelStore:
+    """Open the store at ``root``, creating zero maps for ``items`` (``{"id", "image"}``) if it is new.
+
+    Args:
+        root: folder of the store.
+        items: the training items.
+        new_run: the run starts from scratch (no checkpoint to resume): maps left in ``root`` by an
+            earlier run are discarded, so the EMA starts at zero with no update counted.
+    """
+    import logging
+
     from monai_scribble.data.image_io import image_size
 
-    if (Path(root) / "current.json").is_file():
+    root = Path(root)
+    if new_run and root.exists():
+        logging.getLogger(__name__).warning("%s: discarding the EMA maps of an earlier run that left no checkpoint", root)
+        shutil.rmtree(root)
+    if (root / "current.json").is_file():
         return PseudoLabelStore(root)
     return PseudoLabelStore(root, {str(item["id"]): image_size(item["image"]) for item in items})

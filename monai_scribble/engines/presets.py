@@ -1,4 +1,4 @@
-"""Method and dataset presets of the training bundle, and the output-directory guard.
+"""Method and dataset presets of the training bundle (the run checks live in :mod:`.run_checks`).
 
 Kept in Python so the bundle JSON only wires components (DESIGN.md): ``method`` selects which losses
 run, ``dataset`` selects the EMA momentum / threshold of the authors' code (method-spec §2, §3 #9).
@@ -6,25 +6,27 @@ run, ``dataset`` selects the EMA momentum / threshold of the authors' code (meth
 
 from __future__ import annotations
 
-import glob
 import os
 from pathlib import Path
 
+from monai_scribble.engines.run_checks import as_bool
+from monai_scribble.errors import ArgumentError
 from monai_scribble.losses.contrastive import ContrastiveTerm
 
 __all__ = [
     "METHODS",
     "EMA_PRESETS",
     "as_bool",
-    "check_output_dir",
     "contrastive_terms",
+    "default_amp_dtype",
     "ema_preset",
-    "find_last_checkpoint",
     "labelled_items",
     "monailabel_run_dir",
     "validation_interval",
     "method_settings",
     "optimizer_param_groups",
+    "selection_metric",
+    "validation_key_metric",
 ]
 
 METHODS: dict[str, dict] = {
@@ -50,9 +52,9 @@ EMA_PRESETS: dict[str, tuple[float, float]] = {
 
 
 def method_settings(method: str) -> dict:
-    """The preset of ``method`` (raises ``ValueError`` listing the methods)."""
+    """The preset of ``method`` (raises :class:`~monai_scribble.errors.ArgumentError` listing the methods)."""
     if method not in METHODS:
-        raise ValueError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
+        raise ArgumentError("method", f"unknown value {method!r}", f"choose one of {', '.join(METHODS)}")
     return METHODS[method]
 
 
@@ -98,18 +100,22 @@ def labelled_items(datalist_path, split: str = "test") -> list[dict]:
     """Items of ``split`` in the datalist, each with a label map (evaluation needs full masks).
 
     Raises:
-        ValueError: unknown split, an empty split, or items without ``label`` (listed by id).
+        ArgumentError: unknown split.
+        DataError: an empty split, or items without ``label`` (listed by id).
     """
     from monai.data import load_decathlon_datalist
 
+    from monai_scribble.data.image_io import DataError
+
     if split not in ("training", "validation", "test"):
-        raise ValueError(f"unknown split '{split}'; choose training, validation or test")
+        raise ArgumentError("split", f"unknown value {split!r}", "choose training, validation or test")
     items = load_decathlon_datalist(str(datalist_path), data_list_key=split)
     if not items:
-        raise ValueError(f"{datalist_path}: the '{split}' split is empty")
+        raise DataError(datalist_path, f"the '{split}' split is empty; evaluate another --split")
     unlabelled = [str(item.get("id")) for item in items if not item.get("label")]
     if unlabelled:
-        raise ValueError(f"{datalist_path}: evaluation needs label maps, but {len(unlabelled)} '{split}' images have none: {unlabelled[:5]}")
+        raise DataError(datalist_path, f"evaluation needs label maps, but {len(unlabelled)} '{split}' images have none: {unlabelled[:5]}; "
+                                       "add them under labels/ or evaluate a split that has them")
     return items
 
 
@@ -139,49 +145,6 @@ def validation_interval(val_interval: int, validation_items: list[dict] | None) 
     return 2**31 - 1
 
 
-def find_last_checkpoint(output_dir: str | os.PathLike) -> str | None:
-    """The training checkpoint with the highest epoch in ``<output_dir>/checkpoints``, or ``None``."""
-    paths = glob.glob(os.path.join(str(output_dir), "checkpoints", "checkpoint_epoch=*.pt"))
-    if not paths:
-        return None
-    return max(paths, key=lambda p: int(Path(p).stem.split("=")[-1]))
-
-
-def as_bool(value: bool | str | int, name: str = "value") -> bool:
-    """A bundle flag given on the command line: ``--resume true`` arrives as the string ``"true"``.
-
-    Raises:
-        ValueError: anything but a bool, 0/1 or true/false/yes/no (any case).
-    """
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no"):
-        return False
-    raise ValueError(f"--{name} must be true or false, got {value!r}")
-
-
-def check_output_dir(output_dir: str | os.PathLike, resume: bool) -> str | None:
-    """Guard against overwriting a run: returns the checkpoint to resume from (or ``None``).
-
-    Raises:
-        FileExistsError: ``output_dir`` already holds a training checkpoint and ``resume`` is false.
-        FileNotFoundError: ``resume`` is true but there is no checkpoint to resume from.
-    """
-    resume = as_bool(resume, "resume")
-    last = find_last_checkpoint(output_dir)
-    if last and not resume:
-        raise FileExistsError(
-            f"{output_dir} already holds a training checkpoint ({Path(last).name}); "
-            "pass --resume true to continue that run, or choose another --output_dir"
-        )
-    if resume and not last:
-        raise FileNotFoundError(f"--resume true but no checkpoint found in {Path(output_dir) / 'checkpoints'}")
-    return last
-
-
 def default_amp_dtype(device) -> "torch.dtype | None":
     """bf16 autocast where it is fast: CUDA with bf16 support, or a CPU with native bf16 (AVX-512-BF16/AMX).
 
@@ -209,9 +172,9 @@ def selection_metric(select_by: str, validation_items: list[dict]) -> str:
     if select_by == "auto":
         select_by = "iou" if validation_items and all(item.get("label") for item in validation_items) else "scribble"
     if select_by not in SELECTION_METRICS:
-        raise ValueError(f"unknown select_by '{select_by}'; choose auto, iou or scribble")
+        raise ArgumentError("select_by", f"unknown value {select_by!r}", "choose auto, iou or scribble")
     if select_by == "iou" and not all(item.get("label") for item in validation_items):
-        raise ValueError("select_by 'iou' needs a label map for every validation image; use 'scribble' or 'auto'")
+        raise ArgumentError("select_by", "'iou' needs a label map for every validation image", "use scribble or auto")
     return SELECTION_METRICS[select_by]
 
 

@@ -11,6 +11,7 @@ Reference: method-spec §1.3; Oh, Lee & Jeong, ISBI 2022; Lee & Jeong, MICCAI 20
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterable, Sequence
 
 import torch
@@ -91,6 +92,21 @@ class ScribbleTrainer(SupervisedTrainer):
         self.scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
         self.stage_switch = StageSwitchHandler(warmup_epochs)
         self.stage_switch.attach(self)
+
+    def run(self) -> None:
+        """Train from the current state; a run restored from the checkpoint of its last epoch does nothing.
+
+        Ignite restarts a finished engine from epoch 1. Resuming a finished run (``--resume true`` with a
+        ``max_epochs`` its checkpoint already reached) is instead a no-op that says so; a larger
+        ``max_epochs`` extends the run.
+        """
+        if self.state.iteration > 0 and self.state.epoch >= self.state.max_epochs:
+            logging.getLogger(__name__).warning(
+                "nothing to do: the run finished epoch %d of max_epochs %d; pass a larger --max_epochs to train it longer",
+                self.state.epoch, self.state.max_epochs,
+            )  # fmt: skip
+            return
+        super().run()
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.amp_dtype is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from monai_scribble.handlers.broadcast_buffers import BroadcastBuffersHandler
-from monai_scribble.handlers.checkpoint import BestModelSaver, FinalModelSaver, TrainingCheckpointHandler
+from monai_scribble.handlers.checkpoint import BestModelSaver, FinalModelSaver, RandomStates, TrainingCheckpointHandler
 from monai_scribble.handlers.ema_pseudo_label import EMAPseudoLabelHandler
 from monai_scribble.handlers.metrics_writer import InstanceMetricsWriter
 from monai_scribble.handlers.stage_switch import MAIN, WARMUP, StageSwitchHandler
@@ -15,6 +15,7 @@ __all__ = [
     "FinalModelSaver",
     "InstanceMetricsWriter",
     "MAIN",
+    "RandomStates",
     "StageSwitchHandler",
     "TrainingCheckpointHandler",
     "WARMUP",

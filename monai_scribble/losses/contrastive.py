@@ -373,6 +373,17 @@ class MultiscaleContrastiveLoss(_Loss):
             self._generators[key] = torch.Generator(device=device).manual_seed(self.seed)
         return self._generators[key]
 
+    def rng_state(self) -> dict[str, torch.Tensor]:
+        """States of the sampling generators, ``{device: state}`` (for bit-identical resumption)."""
+        return {device: generator.get_state() for device, generator in self._generators.items()}
+
+    def set_rng_state(self, state: Mapping[str, torch.Tensor]) -> None:
+        """Restore :meth:`rng_state` (generators are created on their devices as needed)."""
+        for device, generator_state in state.items():
+            generator = self._generator(torch.device(device))
+            if generator is not None:
+                generator.set_state(generator_state.cpu())
+
     def term_loss(self, term: ContrastiveTerm, feature: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Unweighted loss of one term.
 

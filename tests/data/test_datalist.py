@@ -12,6 +12,7 @@ from PIL import Image
 from monai_scribble.data.datalist import DATASETS, prepare_datalist, write_split_file
 from monai_scribble.data.image_io import DataError
 from monai_scribble.data.scribbles import read_scribble, scribble_class_counts
+from monai_scribble.errors import ArgumentError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TRAIN_CONFIG = REPO_ROOT / "bundles" / "scribble_cell_segmentation" / "configs" / "train.json"
@@ -109,19 +110,19 @@ def test_zero_unlabeled_format(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [
-        ({"dataset": "dsb"}, ValueError, "unknown dataset 'dsb'; choose one of synthetic, dsb_fluo"),
-        ({"dataset": "dsb_fluo"}, ValueError, "needs --dataset_dir"),
-        ({"scribble_ratio": 0.0}, ValueError, "scribble_ratio must be in"),
-        ({"scribble_format": "napari"}, ValueError, "napari"),
-        ({"fold": 4}, ValueError, "fold 4 is the test fold"),
-        ({"dataset": "dsb_bf", "dataset_dir": "/nonexistent/stage1_train"}, DataError, "/nonexistent/stage1_train"),
-        ({"dataset": "monuseg", "dataset_dir": "/nonexistent/monuseg"}, DataError, "/nonexistent/monuseg"),
+        ({"dataset": "dsb"}, ArgumentError, "--dataset: unknown value 'dsb'; choose one of synthetic, dsb_fluo"),
+        ({"dataset": "dsb_fluo"}, ArgumentError, "--dataset_dir: dataset 'dsb_fluo' needs --dataset_dir"),
+        ({"scribble_ratio": 0.0}, ArgumentError, r"--scribble_ratio: must be a number in \(0, 1\]"),
+        ({"scribble_format": "napari"}, ArgumentError, "--scribble_format: unknown value 'napari'; choose one of s2l, zero_unlabeled"),
+        ({"fold": 4}, ArgumentError, "fold 4 is the test fold"),
+        ({"dataset": "dsb_bf", "dataset_dir": "/nonexistent/stage1_train"}, ArgumentError, "folder not found: /nonexistent/stage1_train"),
+        ({"dataset": "monuseg", "dataset_dir": "/nonexistent/monuseg"}, ArgumentError, "folder not found: /nonexistent/monuseg"),
     ],
 )
 def test_bad_arguments(tmp_path, kwargs, error, message):
     with pytest.raises(error, match=message):
         prepare_datalist(output_dir=tmp_path, num_synthetic=5, **kwargs)
-    assert not (tmp_path / "datalist.json").exists()
+    assert list(tmp_path.iterdir()) == []  # nothing written
 
 
 def make_folder_dataset(root: Path, scribbles: dict[str, np.ndarray]) -> None:
@@ -172,8 +173,11 @@ def test_bundle_prepare_command(tmp_path):
 
 def test_bundle_prepare_unknown_dataset(tmp_path):
     result = run_bundle("--dataset", "cells", "--output_dir", str(tmp_path))
-    assert result.returncode != 0
-    assert "unknown dataset 'cells'" in result.stderr
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: --dataset: unknown value 'cells'; choose one of synthetic, dsb_fluo, dsb_bf, dsb_histo, monuseg, folder"
+    )
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.real_data

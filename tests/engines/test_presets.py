@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from monai_scribble.engines.presets import METHODS, as_bool, check_output_dir, contrastive_terms, ema_preset, optimizer_param_groups
+from monai_scribble.engines.presets import METHODS, as_bool, contrastive_terms, ema_preset, optimizer_param_groups
 from monai_scribble.losses import MultiscaleContrastiveLoss
 from monai_scribble.networks import MultiscaleUNet
 
@@ -37,31 +37,13 @@ def test_optimizer_param_groups(wrap, with_heads):
 
 
 def test_unknown_method():
-    with pytest.raises(ValueError, match="unknown method 's2l_r2'; choose one of supervised"):
+    with pytest.raises(ValueError, match="--method: unknown value 's2l_r2'; choose one of supervised"):
         contrastive_terms("s2l_r2")
 
 
 @pytest.mark.parametrize("value, expected", [(True, True), ("true", True), ("True", True), ("1", True), (False, False), ("false", False), ("no", False), (0, False)])
 def test_command_line_flags(value, expected):
     assert as_bool(value) is expected
-
-
-def test_bad_flag_and_resume_false_string(tmp_path):
-    with pytest.raises(ValueError, match="--resume must be true or false, got 'maybe'"):
-        check_output_dir(tmp_path, "maybe")
-    assert check_output_dir(tmp_path, "false") is None  # the string "false" must not mean resume
-
-
-def test_output_dir_guard(tmp_path):
-    assert check_output_dir(tmp_path, resume=False) is None
-    with pytest.raises(FileNotFoundError, match="no checkpoint found"):
-        check_output_dir(tmp_path, resume=True)
-    (tmp_path / "checkpoints").mkdir()
-    for epoch in (3, 12):
-        (tmp_path / "checkpoints" / f"checkpoint_epoch={epoch}.pt").write_bytes(b"x")
-    with pytest.raises(FileExistsError, match="already holds a training checkpoint \\(checkpoint_epoch=12.pt\\)"):
-        check_output_dir(tmp_path, resume=False)
-    assert check_output_dir(tmp_path, resume=True).endswith("checkpoint_epoch=12.pt")
 
 
 @pytest.mark.parametrize(
@@ -79,7 +61,7 @@ def test_selection_metric(select_by, items, expected):
     assert selection_metric(select_by, items) == expected
 
 
-@pytest.mark.parametrize("select_by, message", [("iou", "needs a label map"), ("dice", "unknown select_by 'dice'")])
+@pytest.mark.parametrize("select_by, message", [("iou", "needs a label map"), ("dice", "--select_by: unknown value 'dice'")])
 def test_selection_metric_errors(select_by, message):
     from monai_scribble.engines.presets import selection_metric
 

@@ -6,6 +6,7 @@ import torch
 from ignite.engine import Engine, Events
 
 from monai_scribble.data.pseudo_label_store import PseudoLabelStore
+from monai_scribble.errors import UserError
 from monai_scribble.handlers import BestModelSaver, EMAPseudoLabelHandler, FinalModelSaver, StageSwitchHandler, TrainingCheckpointHandler
 
 
@@ -71,10 +72,76 @@ def test_training_checkpoint_roundtrip_keeps_configured_max_epochs(tmp_path):
     assert (resumed_engine.state.epoch, resumed_engine.state.max_epochs) == (3, 5)
 
 
+def _run_with_checkpoints(tmp_path, epochs):
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    engine = Engine(lambda e, b: optimizer.step())
+    handler = TrainingCheckpointHandler(tmp_path, {"network": model, "optimizer": optimizer, "trainer": engine})
+    handler.attach(engine)
+    engine.run([0, 1], max_epochs=epochs)
+    return engine, handler
+
+
+@pytest.mark.parametrize("failure", ["disk full", "killed"])
+def test_failed_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch, failure):
+    engine, handler = _run_with_checkpoints(tmp_path, 2)
+    previous = (tmp_path / "checkpoint_epoch=2.pt").read_bytes()
+
+    def partial_save(obj, path, *args, **kwargs):
+        with open(path, "wb") as f:
+            f.write(previous[:100])  # a few bytes reach the disk, then the write fails
+        if failure == "disk full":
+            raise OSError(28, "No space left on device")
+        raise KeyboardInterrupt  # stands for the process being stopped in the middle of the write
+
+    monkeypatch.setattr(torch, "save", partial_save)
+    engine.state.epoch = 3
+    with pytest.raises(UserError if failure == "disk full" else KeyboardInterrupt) as err:
+        handler(engine)
+    if failure == "disk full":
+        assert str(err.value).startswith(f"{tmp_path / 'checkpoint_epoch=3.pt'}: could not write the training checkpoint (No space left on device)")
+        assert "the previous one (checkpoint_epoch=2.pt) is intact" in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_epoch=2.pt"]  # old one intact, no temporary file
+    assert (tmp_path / "checkpoint_epoch=2.pt").read_bytes() == previous
+
+
+def test_leftover_of_a_killed_write_is_removed_and_never_resumed_from(tmp_path):
+    (tmp_path / ".checkpoint_epoch=2.pt.abc123.tmp.pt").write_bytes(b"")  # SIGKILL during the write leaves this
+    _run_with_checkpoints(tmp_path, 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_epoch=1.pt"]
+
+
+def test_random_states_roundtrip_reproduces_every_generator(tmp_path):
+    from monai.transforms import Compose, RandFlipd, RandGaussianNoised
+
+    from monai_scribble.handlers import RandomStates
+    from monai_scribble.losses import MultiscaleContrastiveLoss
+
+    transforms = Compose([RandFlipd("x", prob=0.5), RandGaussianNoised("x", prob=1.0)]).set_random_state(seed=1)
+    sampler = MultiscaleContrastiveLoss(seed=3)
+    sampler._generator(torch.device("cpu"))
+    states = RandomStates(transforms, [sampler, None])
+
+    def draw():
+        out = transforms({"x": torch.zeros(1, 4, 4)})["x"]
+        return (out, torch.rand(3), np.random.rand(3), __import__("random").random(),
+                torch.randperm(8, generator=sampler._generator(torch.device("cpu"))))  # fmt: skip
+
+    saved = states.state_dict()
+    torch.save(saved, tmp_path / "rng.pt")
+    first = draw()
+    states.load_state_dict(torch.load(tmp_path / "rng.pt", weights_only=True))
+    second = draw()
+    for a, b in zip(first, second):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert len(saved["transforms"]) >= 3  # Compose, flip and noise each own a RandomState
+
+
 def test_best_model_saver(tmp_path):
     net = torch.nn.Linear(2, 1)
-    saver = BestModelSaver(tmp_path, net, "val_iou")
+    saver = BestModelSaver(tmp_path, net, "val_iou", metadata={"dataset": "synthetic", "method": "s2l"})
     evaluator = Engine(lambda e, b: None)
+    evaluator.state.epoch = 7
     saver.attach(evaluator)
     for value, saved in ((0.5, True), (0.4, False), (float("nan"), False), (0.7, True)):
         with torch.no_grad():
@@ -85,7 +152,8 @@ def test_best_model_saver(tmp_path):
         after = (tmp_path / "model.pt").stat().st_mtime_ns
         assert (after != before) == saved
     state = torch.load(tmp_path / "model.pt", weights_only=True)
-    assert list(state) == ["model"] and float(state["model"]["weight"][0, 0]) == pytest.approx(0.7)
+    assert list(state) == ["model", "metadata"] and float(state["model"]["weight"][0, 0]) == pytest.approx(0.7)
+    assert state["metadata"] == {"dataset": "synthetic", "method": "s2l", "metric": "val_iou", "value": 0.7, "epoch": 7}
     assert saver.state_dict() == {"best": 0.7}
 
 
