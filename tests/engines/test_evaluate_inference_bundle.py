@@ -168,3 +168,19 @@ def test_inference_reports_the_model_it_loads(model_dirs, tmp_path, kind, error,
     error_line(output, model, error)
     assert not out.exists()  # stopped before writing anything
 
+
+@pytest.mark.parametrize("spelling", ["same", "symlink"])
+def test_inference_refuses_to_write_into_its_input_folder(model_dirs, tmp_path, spelling):
+    inputs = one_image_folder(tmp_path / "in")
+    tifffile.imwrite(inputs / "a_label.tif", np.ones((48, 40), np.uint16))  # an input that a result would overwrite
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(inputs / "b_overlay.png")
+    before = {p.name: file_digest(p) for p in inputs.iterdir()}
+    output_dir = inputs
+    if spelling == "symlink":
+        output_dir = tmp_path / "results"
+        output_dir.symlink_to(inputs, target_is_directory=True)
+    rc, output = bundle_inference(inputs, output_dir, model_dirs / "monuseg")
+    assert rc != 0
+    line = error_line(output, output_dir, f"--output_dir is the same folder as --input_dir {inputs}")
+    assert line.endswith("pass another --output_dir")
+    assert {p.name: file_digest(p) for p in inputs.iterdir()} == before  # nothing written, nothing changed
