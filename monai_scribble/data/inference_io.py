@@ -14,22 +14,46 @@ from monai.transforms import MapTransform
 from monai_scribble.data.image_io import DataError, file_stem, has_image_suffix, read_image, write_label, write_png
 from monai_scribble.visualize import contour_overlay
 
-__all__ = ["MonaiLabelLayoutd", "SaveInstancesd", "list_input_images"]
+__all__ = ["MonaiLabelLayoutd", "SaveInstancesd", "check_output_dir", "list_input_images"]
 
 logger = logging.getLogger(__name__)
 
 INPUT_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".nii.gz", ".nii")
 
 
-def list_input_images(input_dir: str | os.PathLike) -> list[dict]:
+def check_output_dir(input_dir: str | os.PathLike, output_dir: str | os.PathLike) -> None:
+    """Refuse an ``output_dir`` that is the ``input_dir`` folder (compared resolved, so symlinks count).
+
+    There, ``<stem>_label.<ext>`` outputs would overwrite inputs of that name and a later run would
+    read the outputs as inputs. An output folder inside the input folder, or an input folder inside
+    the output folder, is fine: inputs are listed non-recursively and outputs go to the output folder
+    itself.
+
+    Raises:
+        DataError: both name the same folder (the message names both arguments and what to do).
+    """
+    source, target = Path(input_dir).resolve(), Path(output_dir).resolve()
+    if source == target or (source.exists() and target.exists() and os.path.samefile(source, target)):
+        both = "" if str(input_dir) == str(output_dir) else f" (both are {source})"
+        raise DataError(
+            output_dir,
+            f"--output_dir is the same folder as --input_dir {input_dir}{both}: the <stem>_label and <stem>_overlay.png "
+            "outputs would overwrite inputs of those names and be read as inputs next time; pass another --output_dir",
+        )
+
+
+def list_input_images(input_dir: str | os.PathLike, output_dir: str | os.PathLike | None = None) -> list[dict]:
     """``[{"id": stem, "image": path}]`` for every readable image in ``input_dir`` (sorted by name).
 
     Each image is read once here: an unreadable or corrupt file is logged (naming the file and the
-    problem) and skipped, so the other images are still segmented.
+    problem) and skipped, so the other images are still segmented. With ``output_dir`` (where the
+    results will be written), :func:`check_output_dir` runs first, before anything is read or written.
 
     Raises:
-        DataError: ``input_dir`` is missing or holds no image files.
+        DataError: ``input_dir`` is missing or holds no image files, or ``output_dir`` is the same folder.
     """
+    if output_dir is not None:
+        check_output_dir(input_dir, output_dir)
     folder = Path(input_dir)
     if not folder.is_dir():
         raise DataError(folder, "input folder not found")

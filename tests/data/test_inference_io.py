@@ -65,3 +65,42 @@ def test_save_instances_writes_label_and_overlay(tmp_path):
     overlay = read_array(tmp_path / "out" / "cell_overlay.png")
     assert overlay.shape == (12, 10, 3)
     assert tuple(overlay[2, 2]) == (255, 255, 0) and tuple(overlay[4, 4]) == (100, 100, 100)  # contour only
+
+
+def folder_pair(tmp_path, case: str) -> tuple[str, str]:
+    """(input_dir, output_dir) spelled as a user might; ``tmp_path/in`` holds one image."""
+    source = tmp_path / "in"
+    source.mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(source / "a.png")
+    if case == "symlink-to-input":
+        (tmp_path / "link").symlink_to(source, target_is_directory=True)
+    pairs = {
+        "same": (source, source),
+        "trailing-slash": (source, f"{source}/"),
+        "dot-dot": (source, tmp_path / "in" / ".." / "in"),
+        "relative": (source, "in"),  # resolved against the working directory (tmp_path in the test)
+        "symlink-to-input": (source, tmp_path / "link"),
+        "output-inside-input": (source, source / "results"),
+        "input-inside-output": (source, tmp_path),
+        "sibling": (source, tmp_path / "out"),
+    }
+    return tuple(map(str, pairs[case]))
+
+
+@pytest.mark.parametrize(
+    "case, refused",
+    [("same", True), ("trailing-slash", True), ("dot-dot", True), ("relative", True), ("symlink-to-input", True),
+     ("output-inside-input", False), ("input-inside-output", False), ("sibling", False)],  # fmt: skip
+)
+def test_output_folder_must_not_be_the_input_folder(tmp_path, monkeypatch, case, refused):
+    monkeypatch.chdir(tmp_path)
+    input_dir, output_dir = folder_pair(tmp_path, case)
+    if not refused:  # listed non-recursively, outputs written to the output folder itself: no clash
+        assert [item["id"] for item in list_input_images(input_dir, output_dir)] == ["a"]
+        return
+    with pytest.raises(DataError) as err:
+        list_input_images(input_dir, output_dir)
+    message = str(err.value)
+    assert message.startswith(f"{output_dir}: --output_dir is the same folder as --input_dir {input_dir}") and "\n" not in message
+    assert "would overwrite inputs of those names" in message and message.endswith("pass another --output_dir")
+    assert (f"(both are {(tmp_path / 'in').resolve()})" in message) == (case != "same")

@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 import tifffile
+import torch
 from monai.bundle import ConfigWorkflow
 from PIL import Image
 
 from monai_scribble.data.image_io import read_array
 from monai_scribble.metrics import METRIC_NAMES
+from monai_scribble.networks import MultiscaleUNet
+from tests.conftest import file_digest
 
-CONFIGS = Path(__file__).resolve().parents[2] / "bundles" / "scribble_cell_segmentation" / "configs"
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ROOT / "bundles" / "scribble_cell_segmentation" / "configs"
+DEMO_WARNING = "was trained on the synthetic demo data; it is meant to show the workflow, not to segment real images"
 TINY = {"num_synthetic_images": 6, "crop_size": 64, "batch_size": 2, "val_interval": 1, "max_samples": 200}
 
 
@@ -66,6 +75,16 @@ def test_evaluating_a_split_without_labels_is_an_error(trained, tmp_path):
     assert "unknown split 'holdout'" in "".join(str(e) for e in (err.value, err.value.__cause__) if e)
 
 
+def test_evaluating_a_synthetic_demo_model_warns(trained, tmp_path, capsys):
+    state = torch.load(trained / "models" / "model.pt", weights_only=True)
+    (tmp_path / "models").mkdir()
+    torch.save({"model": state["model"], "metadata": {"dataset": "synthetic", "method": "supervised"}}, tmp_path / "models" / "model.pt")
+    configs = [str(CONFIGS / "train.json"), str(CONFIGS / "evaluate.json")]
+    run(configs, "evaluating", **TINY, output_dir=str(tmp_path / "eval"), ckpt_dir=str(tmp_path / "models"))
+    warnings = [line for line in capsys.readouterr().out.splitlines() if DEMO_WARNING in line]  # the bundle's logging.conf logs to stdout
+    assert len(warnings) == 1 and f"WARNING - {tmp_path / 'models' / 'model.pt'} {DEMO_WARNING}" in warnings[0]
+
+
 def write_inputs(folder: Path) -> dict[str, tuple[int, int]]:
     """Every input kind the inference config accepts; returns stem -> (H, W)."""
     folder.mkdir()
@@ -92,9 +111,76 @@ def test_inference_segments_every_readable_image(trained, tmp_path, output_ext):
     assert not list(out.glob("corrupt*"))  # reported and skipped; the others finished
 
 
-def test_inference_without_a_model_names_the_file(tmp_path):
-    (tmp_path / "in").mkdir()
-    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "in" / "a.png")
-    with pytest.raises(Exception) as err:
-        run(str(CONFIGS / "inference.json"), "run", input_dir=str(tmp_path / "in"), output_dir=str(tmp_path / "out"), ckpt_dir=str(tmp_path / "none"))
-    assert "model.pt" in "".join(str(e) for e in (err.value, err.value.__cause__) if e)
+def bundle_inference(input_dir: Path, output_dir: Path, ckpt_dir: Path) -> str:
+    """Run inference.json as a user does (repository root, command line); the exit status and all output."""
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", "bundles/scribble_cell_segmentation/configs/inference.json",
+               "--input_dir", str(input_dir), "--output_dir", str(output_dir), "--ckpt_dir", str(ckpt_dir)]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+    return done.returncode, done.stdout + done.stderr
+
+
+def error_line(output: str, path: Path, problem: str) -> str:
+    """The one line of ``output`` saying ``<path>: <problem>...`` (the error as raised, whatever prints it)."""
+    lines = [line for line in output.splitlines() if re.search(re.escape(f"{path}: {problem}"), line)]
+    assert lines, output[-3000:]
+    return lines[-1]
+
+
+@pytest.fixture(scope="module")
+def model_dirs(tmp_path_factory) -> Path:
+    """``<kind>/model.pt`` of a full-size (untrained) network: trained on the synthetic demo, on MoNuSeg, without metadata, corrupt."""
+    root = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    weights = MultiscaleUNet().state_dict()
+    metadata = {"synthetic": {"dataset": "synthetic", "method": "s2l_r1r4", "epoch": 20, "metric": "iou", "value": 0.55},
+                "monuseg": {"dataset": "monuseg", "method": "s2l_r1r4", "epoch": 80, "metric": "iou", "value": 0.61}}  # fmt: skip
+    for kind in ("synthetic", "monuseg", "no_metadata", "corrupt"):
+        (root / kind).mkdir()
+        torch.save({"model": weights, **({"metadata": metadata[kind]} if kind in metadata else {})}, root / kind / "model.pt")
+    corrupt = root / "corrupt" / "model.pt"
+    corrupt.write_bytes(corrupt.read_bytes()[:100_000])  # an interrupted copy
+    return root
+
+
+def one_image_folder(folder: Path) -> Path:
+    folder.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (48, 40, 3), dtype=np.uint8)).save(folder / "a.png")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "kind, error, warned",
+    [("synthetic", None, True), ("monuseg", None, False), ("no_metadata", None, False),
+     ("missing", "model file not found: train a model first (README: Training) and pass --ckpt_dir <training output_dir>/models", False),
+     ("corrupt", "cannot be read as a model file (corrupt, truncated or not written by torch.save)", False)],  # fmt: skip
+)
+def test_inference_reports_the_model_it_loads(model_dirs, tmp_path, kind, error, warned):
+    inputs, out = one_image_folder(tmp_path / "in"), tmp_path / "out"
+    model = model_dirs / kind / "model.pt"
+    rc, output = bundle_inference(inputs, out, model.parent)
+    warnings = [line for line in output.splitlines() if f"{model} {DEMO_WARNING}" in line]
+    assert len(warnings) == int(warned) and all("WARNING" in line for line in warnings), output[-3000:]
+    if error is None:
+        assert rc == 0, output[-3000:]
+        assert read_array(out / "a_label.tif").shape == (48, 40)
+        return
+    assert rc != 0
+    error_line(output, model, error)
+    assert not out.exists()  # stopped before writing anything
+
+
+@pytest.mark.parametrize("spelling", ["same", "symlink"])
+def test_inference_refuses_to_write_into_its_input_folder(model_dirs, tmp_path, spelling):
+    inputs = one_image_folder(tmp_path / "in")
+    tifffile.imwrite(inputs / "a_label.tif", np.ones((48, 40), np.uint16))  # an input that a result would overwrite
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(inputs / "b_overlay.png")
+    before = {p.name: file_digest(p) for p in inputs.iterdir()}
+    output_dir = inputs
+    if spelling == "symlink":
+        output_dir = tmp_path / "results"
+        output_dir.symlink_to(inputs, target_is_directory=True)
+    rc, output = bundle_inference(inputs, output_dir, model_dirs / "monuseg")
+    assert rc != 0
+    line = error_line(output, output_dir, f"--output_dir is the same folder as --input_dir {inputs}")
+    assert line.endswith("pass another --output_dir")
+    assert {p.name: file_digest(p) for p in inputs.iterdir()} == before  # nothing written, nothing changed
