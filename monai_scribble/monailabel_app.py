@@ -7,7 +7,8 @@ Usage (in the environment where ``monailabel`` is installed, together with this 
 creates ``apps/scribble`` from MONAI Label's ``monaibundle`` sample app with our bundle deployed as
 ``apps/scribble/model/scribble_cell_segmentation/`` (configs, docs, LICENSE and, if given, ``model.pt``),
 its ``train.json`` set to ``label_kind: scribble_zero_unlabeled`` (labels saved from MONAI Label are
-scribbles: 0 unlabeled, 1 background, 2 nucleus) plus any ``--set id=value`` overrides, its
+scribbles: 0 unlabeled, 1 background, 2 nucleus) and ``ckpt_dir`` to the deployed ``models/`` folder
+(so each training request updates the served model) plus any ``--set id=value`` overrides, its
 ``inference.json`` to ``monailabel_layout: true`` (the 2-D array layout MONAI Label's writer expects),
 and prints the ``monailabel start_server`` command. See ``bundles/scribble_cell_segmentation/docs/monailabel.md``.
 """
@@ -22,7 +23,9 @@ from pathlib import Path
 
 BUNDLE_NAME = "scribble_cell_segmentation"
 BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / BUNDLE_NAME
-MONAILABEL_DEFAULTS = {"label_kind": "scribble_zero_unlabeled"}
+MONAILABEL_DEFAULTS = {"label_kind": "scribble_zero_unlabeled", "ckpt_dir": "$os.path.join(@bundle_root, 'models')"}
+"""Overrides of the deployed train.json: MONAI Label's labels are scribbles, and a training request
+replaces the deployed ``models/model.pt`` (a command-line run keeps its model in ``<output_dir>/models``)."""
 
 
 def sample_app_dir() -> Path:

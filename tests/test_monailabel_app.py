@@ -27,6 +27,7 @@ def test_deployed_copy_is_set_up_for_scribbles(tmp_path, fake_sample_app):
     assert (deployed / "models" / "model.pt").read_bytes() == b"weights"
     train = json.loads((deployed / "configs" / "train.json").read_text())
     assert (train["label_kind"], train["warmup_epochs"], train["method"]) == ("scribble_zero_unlabeled", 3, "s2l")
+    assert train["ckpt_dir"] == "$os.path.join(@bundle_root, 'models')"  # training requests update the served model
     assert json.loads((deployed / "configs" / "inference.json").read_text())["monailabel_layout"] is True
 
 

@@ -303,9 +303,8 @@ def prepare_datalist(
 
     ratio_tag = f"{float(scribble_ratio):g}"
     scribble_dir = output / "scribbles" / f"{dataset}_ratio{ratio_tag}_seed{seed}_{scribble_format.value}"
-    synthesized = synthesize_scribbles(
-        [s for s in all_samples if s.scribble is None], scribble_dir, float(scribble_ratio), seed, scribble_format, progress=True
-    )
+    to_synthesize = [s for s in all_samples if s.scribble is None]
+    synthesized = synthesize_scribbles(to_synthesize, scribble_dir, float(scribble_ratio), seed, scribble_format, progress=True) if to_synthesize else {}
 
     datalist: dict = {
         "dataset": dataset,
@@ -339,7 +338,9 @@ def prepare_datalist(
         raise DataError(dataset_dir or output, f"no training image left: {detail}; a scribble needs at least one nucleus and one "
                                                "background pixel (check --scribble_format)")  # fmt: skip
     path = output / "datalist.json"
-    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(datalist, indent=1)))
+    text = json.dumps(datalist, indent=1)
+    if not path.is_file() or path.read_text() != text:  # a resumed run's unchanged datalist is not rewritten
+        atomic_write(path, lambda tmp: Path(tmp).write_text(text))
     counts = {key: len(datalist[key]) for key in SPLIT_KEYS}
     logger.info("wrote %s: %s, %d skipped", path, counts, len(datalist["skipped"]))
     return path

@@ -87,11 +87,13 @@ def check_prepare_arguments(
     cache_dir: str | os.PathLike | None = None,
     num_synthetic: int = 40,
     split_file: str | os.PathLike | None = None,
+    check_run: bool = True,
 ) -> None:
     """Check ``prepare``'s arguments (the keyword arguments of ``prepare_datalist``) before anything is written.
 
     Also refuses to rewrite the datalist of a run that holds a training checkpoint with other data
-    arguments (the checkpoint's EMA maps and model belong to the recorded split).
+    arguments (the checkpoint's EMA maps and model belong to the recorded split), unless ``check_run`` is
+    false (the caller checks the output folder itself, see :func:`check_training_run`).
 
     Raises:
         ArgumentError: an invalid argument (named), with the valid choices or range.
@@ -119,8 +121,9 @@ def check_prepare_arguments(
         raise ArgumentError("split_file", f"file not found: {split_file}")
     if Path(output_dir).exists() and not Path(output_dir).is_dir():
         raise ArgumentError("output_dir", f"{output_dir} exists and is not a folder")
-    _check_datalist_matches(output_dir, dict(dataset=dataset, dataset_dir=dataset_dir, fold=fold, seed=seed,
-                                             scribble_ratio=scribble_ratio, scribble_format=scribble_format, split_file=split_file))  # fmt: skip
+    if check_run:
+        _check_datalist_matches(output_dir, dict(dataset=dataset, dataset_dir=dataset_dir, fold=fold, seed=seed,
+                                                 scribble_ratio=scribble_ratio, scribble_format=scribble_format, split_file=split_file))  # fmt: skip
 
 
 def _check_datalist_matches(output_dir: str | os.PathLike, requested: Mapping[str, Any]) -> None:
@@ -227,7 +230,7 @@ def check_training_run(prepare_args: Mapping[str, Any], training_args: Mapping[s
         RunStateError: a refused overwrite, or a resume without a checkpoint.
         DataError: an unreadable checkpoint (named).
     """
-    check_prepare_arguments(**prepare_args)
+    check_prepare_arguments(**prepare_args, check_run=False)
     check_training_arguments(**training_args)
     output_dir = prepare_args["output_dir"]
     resume = as_bool(training_args.get("resume", False), "resume")
@@ -240,6 +243,7 @@ def check_training_run(prepare_args: Mapping[str, Any], training_args: Mapping[s
     if resume and not last:
         raise RunStateError(f"--resume true but there is no checkpoint in {Path(output_dir) / 'checkpoints'}; drop --resume to start a new run")
     if last:
+        check_prepare_arguments(**prepare_args)  # the run's recorded data arguments
         _check_readable(last)
     return last
 

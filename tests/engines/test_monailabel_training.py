@@ -22,6 +22,7 @@ from monai.bundle import ConfigParser
 from monai_scribble.data.image_io import read_instance_label
 from monai_scribble.data.scribbles import ScribbleFormat, image_rng, synthesize_scribble, write_scribble
 from monai_scribble.data.synthetic import write_synthetic_dataset
+from monai_scribble.monailabel_app import MONAILABEL_DEFAULTS
 from tests.conftest import file_digest
 
 BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "scribble_cell_segmentation"
@@ -35,7 +36,7 @@ def app_bundle(tmp_path) -> Path:
     (bundle / "models").mkdir()
     config = json.loads((bundle / "configs" / "train.json").read_text())
     # what the setup script writes into the deployed copy; the small schedule reaches the main stage in one epoch
-    config.update(label_kind="scribble_zero_unlabeled", warmup_epochs=0, ema_period=1, crop_size=64, batch_size=2, max_samples=200)
+    config.update(**MONAILABEL_DEFAULTS, warmup_epochs=0, ema_period=1, crop_size=64, batch_size=2, max_samples=200)
     (bundle / "configs" / "train.json").write_text(json.dumps(config, indent=1))
     return bundle
 
@@ -85,7 +86,7 @@ def test_two_training_requests_from_scribbles(app_bundle, studies):
     assert len(list((app_bundle / "output" / "monailabel").iterdir())) == 2
     assert file_digest(model) != first
     state = torch.load(model, weights_only=True)
-    assert list(state) == ["model"]
+    assert list(state) == ["model", "metadata"] and state["metadata"]["metric"] == "val_scribble_accuracy"
 
 
 def test_unknown_label_kind(app_bundle, studies):

@@ -45,7 +45,7 @@ def test_one_distributed_epoch_trains_and_checkpoints(ddp_run):
     output, log = ddp_run
     datalist = json.loads((output / "datalist.json").read_text())
     n_train = len(datalist["training"])
-    checkpoint = torch.load(output / "checkpoints" / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=False)
+    checkpoint = torch.load(output / "checkpoints" / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=True)
     # DistributedSampler: each rank sees ceil(n / 2) images, so an epoch has ceil(ceil(n / 2) / batch) iterations
     iterations_per_epoch = -(-(-(-n_train // 2)) // 2)
     assert checkpoint["trainer"]["epoch_length"] == iterations_per_epoch
@@ -66,7 +66,7 @@ def test_ema_refresh_updates_each_image_once_with_rank_zero_model(ddp_run):
     assert store.ids == sorted(item["id"] for item in datalist["training"])
 
     network = MultiscaleUNet()
-    network.load_state_dict(torch.load(output / "checkpoints" / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=False)["network"])
+    network.load_state_dict(torch.load(output / "checkpoints" / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=True)["network"])
     network.eval()
     transform = eval_transforms(keys=("image",))
     for item in datalist["training"]:

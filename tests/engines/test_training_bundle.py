@@ -43,7 +43,8 @@ def test_each_method_runs_a_tiny_main_stage_epoch(tmp_path, method):
                  "s2l_r1r4": {"contrastive_d5_delta1", "contrastive_d3_delta4"}}.get(method, set())
     assert set(output) == expected and all(torch.isfinite(v) for v in output.values())
     state = torch.load(tmp_path / "models" / "model.pt", weights_only=True)
-    assert list(state) == ["model"]
+    assert list(state) == ["model", "metadata"]
+    assert (state["metadata"]["dataset"], state["metadata"]["method"], state["metadata"]["epoch"]) == ("synthetic", method, 1)
     updates = json.loads((tmp_path / "ema" / "current.json").read_text())["updates"]
     assert updates == (1 if method.startswith("s2l") else 0)  # no EMA refresh where no pseudo-labels are used
 
@@ -117,7 +118,7 @@ def test_kill_and_resume(tmp_path):
 
     # nothing corrupt: the newest checkpoint loads, the EMA generation it records is complete
     last = max(checkpoints.glob("checkpoint_epoch=*.pt"), key=lambda p: int(p.stem.split("=")[-1]))
-    state = torch.load(last, weights_only=False)
+    state = torch.load(last, weights_only=True)
     killed_epoch = state["trainer"]["iteration"] // state["trainer"]["epoch_length"]
     ema_generation = state["ema"]["generation"]
     maps = {p.name: np.load(p) for p in (tmp_path / "ema" / f"{ema_generation:06d}").glob("*.npy")}
@@ -127,6 +128,26 @@ def test_kill_and_resume(tmp_path):
                              cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resuming from iteration {state['trainer']['iteration']}, epoch {killed_epoch} until 9 epochs" in resumed.stderr + resumed.stdout
-    final = torch.load(checkpoints / "checkpoint_epoch=9.pt", weights_only=False)
+    final = torch.load(checkpoints / "checkpoint_epoch=9.pt", weights_only=True)
     assert final["trainer"]["iteration"] == 9 * final["trainer"]["epoch_length"]
     assert final["ema"]["updates"] == 9  # one refresh per epoch, none repeated or lost across the kill
+
+
+def test_interrupted_and_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path):
+    """Checkpoints hold every RNG (torch, NumPy, Python, each transform's, the contrastive sampler's)."""
+    schedule = {"method": "s2l_r1r4", "warmup_epochs": 1, "max_samples": 50}
+    run_workflow(tmp_path / "whole", max_epochs=3, **schedule)
+    run_workflow(tmp_path / "split", max_epochs=1, **schedule)
+    run_workflow(tmp_path / "split", max_epochs=3, resume=True, **schedule)
+    whole, split = (torch.load(tmp_path / name / "checkpoints" / "checkpoint_epoch=3.pt", weights_only=True) for name in ("whole", "split"))
+    for part in ("network", "contrastive"):
+        assert whole[part].keys() == split[part].keys()
+        assert all(torch.equal(whole[part][k], split[part][k]) for k in whole[part]), part
+    assert torch.equal(whole["rng"]["torch"], split["rng"]["torch"])
+    assert len(whole["rng"]["transforms"]) == len(split["rng"]["transforms"]) > 5
+    assert all(torch.equal(a["keys"], b["keys"]) and a["position"] == b["position"]
+               for a, b in zip(whole["rng"]["transforms"], split["rng"]["transforms"]))  # fmt: skip
+    for name in ("whole", "split"):  # the same EMA maps too
+        assert json.loads((tmp_path / name / "ema" / "current.json").read_text())["updates"] == 3
+    ids = sorted(p.name for p in (tmp_path / "whole" / "ema" / "000003").glob("*.npy"))
+    assert ids and all(np.array_equal(np.load(tmp_path / "whole" / "ema" / "000003" / i), np.load(tmp_path / "split" / "ema" / "000003" / i)) for i in ids)
