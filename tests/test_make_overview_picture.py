@@ -21,7 +21,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("make_overview_picture", REPO_ROOT / "docs" / "make_overview_picture.py")
+    path = REPO_ROOT / "docs" / "make_overview_picture.py"
+    spec = importlib.util.spec_from_file_location("make_overview_picture", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -36,11 +37,14 @@ def fake_default_run(root: Path) -> tuple[Path, Path]:
     write_png(run / "image.png", image)
     write_scribble(run / "scribble.png", synthesize_scribble(labels, rng=0))
     item = {"id": "img0", "image": str(run / "image.png"), "scribble": str(run / "scribble.png")}
-    (run / "datalist.json").write_text(json.dumps({"training": [item], "dataset": "synthetic", "scribble_format": "s2l"}))
-    PseudoLabelStore(run / "ema", shapes={"img0": (64, 64)}).update({"img0": np.full((64, 64), 0.9, np.float32)}, momentum=0.2)
+    datalist = {"training": [item], "dataset": "synthetic", "scribble_format": "s2l"}
+    (run / "datalist.json").write_text(json.dumps(datalist))
+    store = PseudoLabelStore(run / "ema", shapes={"img0": (64, 64)})
+    store.update({"img0": np.full((64, 64), 0.9, np.float32)}, momentum=0.2)
+    tags = ("loss", "scribble_ce", "pseudo_ce", "contrastive_d5_delta1", "contrastive_d3_delta4", "val_iou")
     with SummaryWriter(str(run / "tensorboard")) as writer:
         for step in (1, 2):
-            for tag in ("loss", "scribble_ce", "pseudo_ce", "contrastive_d5_delta1", "contrastive_d3_delta4", "val_iou"):
+            for tag in tags:
                 writer.add_scalar(tag, 1.0 / step, step)
     model = root / "model.pt"
     torch.save({"model": MultiscaleUNet().state_dict()}, model)
