@@ -28,7 +28,7 @@ Profiles (``select_by iou``, bundle defaults elsewhere):
   every 4, validation every 8; monuseg: 16 epochs, warm-up 8, EMA every 4, validation every 8). On this
   CPU whole-image inference dominates: one EMA refresh takes ~30 s on the 9 large dsb_bf images and
   ~85 s on the 24 MoNuSeg tiles. EMA bias correction is on, because with this few refreshes the
-  zero-initialised EMA could not produce a foreground pseudo-label (method-spec §5.7). dsb_fluo (327
+  zero-initialised EMA could not produce a foreground pseudo-label (docs/method.md#pitfall-ema-zero-init). dsb_fluo (327
   training images, ~3.5 min per epoch) does not fit: 4 epochs, warm-up 2.
 """
 

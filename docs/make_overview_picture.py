@@ -1,9 +1,14 @@
-"""Regenerate the pictures of the default run: docs/images/overview.png (README: scribbles, EMA
-pseudo-labels and predicted nuclei on a synthetic image) and the bundle's
-docs/images/default_run_curves.png (loss terms and validation IoU from the run's TensorBoard logs).
-Needs a run of the README's default command (its output folder and model.pt).
+"""Draw the pictures of the default run: overview.png (README: scribbles, EMA pseudo-labels and predicted
+nuclei on a synthetic image) and default_run_curves.png (loss terms and validation IoU from the run's
+TensorBoard logs). Needs a run of the README's default command (its output folder and model.pt).
 
-    python docs/make_overview_picture.py [--run bundles/scribble_cell_segmentation/output] [--model bundles/scribble_cell_segmentation/models/model.pt]
+    python docs/make_overview_picture.py [--run bundles/scribble_cell_segmentation/output]
+        [--model bundles/scribble_cell_segmentation/models/model.pt] [--out runs/pictures] [--curves_out DIR]
+
+By default both pictures go to ``runs/pictures/`` (not tracked), so the committed ones are never
+overwritten by accident. To redraw the committed pictures:
+
+    python docs/make_overview_picture.py --out docs/images --curves_out bundles/scribble_cell_segmentation/docs/images
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from monai_scribble.inferers import WholeImageInferer
 from monai_scribble.networks import MultiscaleUNet
 from monai_scribble.visualize import contour_overlay, plot_learning_curves, probability_map_view, scribble_overlay
 
-BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "scribble_cell_segmentation"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BUNDLE = REPO_ROOT / "bundles" / "scribble_cell_segmentation"
+DEFAULT_OUT = REPO_ROOT / "runs" / "pictures"
 
 
 def ema_settings(dataset: str) -> tuple[float, float, bool]:
@@ -43,9 +50,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--run", default=str(BUNDLE / "output"))
     parser.add_argument("--model", default=str(BUNDLE / "models" / "model.pt"))
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "images" / "overview.png"))
-    parser.add_argument("--curves", default=str(BUNDLE / "docs" / "images" / "default_run_curves.png"))
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for overview.png (default: %(default)s)")
+    parser.add_argument("--curves_out", default=None, help="folder for default_run_curves.png (default: --out)")
     args = parser.parse_args()
+    overview = Path(args.out) / "overview.png"
+    curves = Path(args.curves_out or args.out) / "default_run_curves.png"
     datalist = json.loads((Path(args.run) / "datalist.json").read_text())
     item = datalist["training"][0]
     image = read_image(item["image"])
@@ -63,12 +72,13 @@ def main() -> None:
         contour_overlay(image, instances),
     ]
     gap = np.full((image.shape[0], 6, 3), 255, np.uint8)
-    write_png(args.out, np.concatenate([panels[0], gap, panels[1], gap, panels[2]], axis=1))
-    print(args.out)
-    Path(args.curves).parent.mkdir(parents=True, exist_ok=True)
+    overview.parent.mkdir(parents=True, exist_ok=True)
+    write_png(overview, np.concatenate([panels[0], gap, panels[1], gap, panels[2]], axis=1))
+    print(overview)
+    curves.parent.mkdir(parents=True, exist_ok=True)
     tags = ["loss", "scribble_ce", "pseudo_ce", "contrastive_d5_delta1", "contrastive_d3_delta4", "val_iou"]
-    plot_learning_curves(Path(args.run) / "tensorboard", tags=tags, path=args.curves)
-    print(args.curves)
+    plot_learning_curves(Path(args.run) / "tensorboard", tags=tags, path=curves)
+    print(curves)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Whole-image inference for evaluation, deployment and MONAI Label (method-spec §4, §6.6)."""
+"""Whole-image inference for evaluation, deployment and MONAI Label (docs/method.md#inference)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ class WholeImageInferer(Inferer):
 
     - ``mode="pad"`` (default): zero-pad bottom/right to multiples of ``k`` (zero is the mean colour after
       ImageNet normalisation), one forward pass, crop back. The paper's code cropped top-left to a
-      multiple of 32 instead, which drops the right and bottom strips from evaluation (method-spec §5.20).
+      multiple of 32 instead, which drops the right and bottom strips from evaluation (docs/method.md#pitfall-crop32).
     - ``mode="sliding_window"``: MONAI's ``sliding_window_inference`` with ``roi_size`` windows and
       ``overlap`` (bounded memory on very large images).
 

@@ -206,7 +206,7 @@ def image_to_rgb_float(array: np.ndarray, path: str | os.PathLike = "<array>") -
 def read_instance_label(path: str | os.PathLike) -> np.ndarray:
     """Read an instance label map (0 background, k > 0 instance ids) losslessly as int32 ``(H, W)``.
 
-    Unlike ``PIL.Image.convert('L')`` (method-spec §5.16) ids above 255 are kept.
+    Unlike ``PIL.Image.convert('L')`` (docs/method.md#pitfall-id-clipping) ids above 255 are kept.
 
     Raises:
         DataError: unreadable file, more than one channel with differing values, negative or

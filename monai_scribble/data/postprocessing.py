@@ -1,7 +1,8 @@
-"""Foreground mask -> nucleus instances (the paper's evaluation post-processing, method-spec §4 step 1).
+"""Foreground mask -> nucleus instances (the paper's evaluation post-processing, docs/method.md#post-processing).
 
 Connected components (8-connectivity) -> remove objects under ``min_size`` pixels -> fill holes ->
-relabel 1..N. Touching nuclei stay merged unless the optional watershed split (§6.7) is switched on.
+relabel 1..N. Touching nuclei stay merged unless the optional watershed split
+(docs/method.md#ext-watershed) is switched on.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""On-disk store of the per-image EMA foreground probabilities (Scribble2Label's E, method-spec §1.3).
+"""On-disk store of the per-image EMA foreground probabilities (Scribble2Label's E, docs/method.md#ema).
 
 One float16 ``.npy`` map per training image, memory-mapped, under ``<root>/<generation>/<id>.npy``.
 Every EMA refresh writes a complete new *generation* next to the current one and then switches
@@ -189,7 +189,7 @@ def _check_momentum(momentum: float) -> None:
 
 
 def threshold_pseudo_labels(ema: torch.Tensor, scribbles: torch.Tensor, threshold: float) -> torch.Tensor:
-    """Scribble2Label pseudo-labels: confident EMA pixels that carry no scribble (method-spec §1.3 step 2).
+    """Scribble2Label pseudo-labels: confident EMA pixels that carry no scribble (docs/method.md#pseudo-labels).
 
     ``round(E)`` where ``E > threshold`` or ``E < 1 - threshold`` and the pixel is unscribbled; IGNORE
     elsewhere, so scribbled pixels are never pseudo-labelled.
@@ -224,9 +224,9 @@ class LoadPseudoLabelMapd(MapTransform):
         id_key: key of the image id in the data dict.
         ema_key: key to write.
         bias_correction_momentum: if set (the EMA momentum ``m``), return the bias-corrected
-            ``E / (1 - (1 - m)^k)`` after ``k`` updates (method-spec §6.3). Off by default: with the
+            ``E / (1 - (1 - m)^k)`` after ``k`` updates (docs/method.md#ext-ema). Off by default: with the
             zero-initialised EMA of the paper, no foreground pseudo-label can pass the threshold before
-            ``k`` is large (8 updates for m=0.2, thr=0.8; 29 for m=0.1, thr=0.95; method-spec §5.7).
+            ``k`` is large (8 updates for m=0.2, thr=0.8; 29 for m=0.1, thr=0.95; docs/method.md#pitfall-ema-zero-init).
     """
 
     def __init__(

@@ -7,9 +7,9 @@ zero-unlabeled convention drawn by napari and MONAI Label (0 unlabeled, 1 backgr
 the conversion happens here, at the file boundary, and the file format is always given explicitly,
 never guessed from the values.
 
-Scribbles are synthesised from instance maps with the S2L skeleton method (method-spec §4
-"Scribble generation"), seeded per image through :func:`image_rng` (method-spec §5.18) and with
-``1 - mask`` semantics for the background (§5.19).
+Scribbles are synthesised from instance maps with the S2L skeleton method (docs/method.md#scribble-generation),
+seeded per image through :func:`image_rng` (docs/method.md#pitfall-unseeded) and with ``1 - mask``
+semantics for the background (docs/method.md#pitfall-uint8-wrap).
 """
 
 from __future__ import annotations
@@ -261,7 +261,7 @@ def _skeleton_segments(mask: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, i
     """
     eight = np.ones((3, 3), dtype=bool)
     fg_skel = skeletonize(mask)
-    bg_skel = skeletonize(~mask)  # the ``1 - mask`` of method-spec §5.19, without uint8 wrap-around
+    bg_skel = skeletonize(~mask)  # ``1 - mask`` without uint8 wrap-around (docs/method.md#pitfall-uint8-wrap)
     if bg_skel.any():
         response = corner_harris(bg_skel.astype(np.float64))
         corners = corner_peaks(response, min_distance=_CORNER_MIN_DISTANCE, threshold_rel=_CORNER_THRESHOLD_REL)

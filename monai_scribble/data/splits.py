@@ -1,6 +1,6 @@
 """Seeded splits: DSB 2018 modality clustering and k-fold train/validation/test assignment.
 
-Modality split (method-spec §4, made deterministic): every image is summarised by its mean HSV
+Modality split (docs/method.md#splits, made deterministic): every image is summarised by its mean HSV
 pixel (skimage convention, channels in ``[0, 1]``); KMeans with 3 clusters groups the images. The
 clusters are named by their centroids, not by cluster id:
 

@@ -13,10 +13,10 @@ the area outside the rotated/shifted image after the random affine transform) be
 (:data:`~monai_scribble.constants.IGNORE`), never background: :class:`AddValidMaskd` adds a ``valid``
 mask of ones before the spatial transforms, the mask is padded and resampled with zeros, and
 :class:`MaskInvalidd` writes ``IGNORE`` wherever it ended up 0. The image itself is resampled with
-reflection padding as in the original method (method-spec §1.2), so the network sees plausible texture
+reflection padding as in the original method (docs/method.md#data-pipeline), so the network sees plausible texture
 there but is never supervised on it.
 
-:func:`train_transforms` and :func:`eval_transforms` build the method's pipelines (method-spec §1.2).
+:func:`train_transforms` and :func:`eval_transforms` build the method's pipelines (docs/method.md#data-pipeline).
 """
 
 from __future__ import annotations
@@ -307,7 +307,7 @@ class MaskInvalidd(MapTransform):
 class CropToMultipled(MapTransform):
     """Crop ``(C, H, W)`` items top-left to ``(⌊H/k⌋·k, ⌊W/k⌋·k)`` (the original code's /32 crop).
 
-    Method-spec §1.2 / §5.20: the original code drops the right and bottom strips of every image so the
+    docs/method.md#pitfall-crop32: the original code drops the right and bottom strips of every image so the
     network input is divisible by 32. Reproduce it with ``k=32``; the size is taken from the first key.
 
     Raises:
@@ -556,7 +556,7 @@ def train_transforms(
     pre_augment: Sequence[Callable] = (),
     crop_multiple: int | None = None,
 ) -> Compose:
-    """Training pipeline of method-spec §1.2 with MONAI transforms.
+    """Training pipeline of docs/method.md#data-pipeline with MONAI transforms.
 
     Order: :class:`LoadScribbleSampled` → [:class:`CropToMultipled`] → ``pre_augment`` (e.g. the transform
     inserting the EMA map) → :class:`AddValidMaskd` → ``SpatialPadd`` to the crop size (only images
@@ -667,7 +667,7 @@ def eval_transforms(
         keys: ``(image_key, scribble_key, label_key)`` by position; ``("image",)`` for inference.
         scribble_format: value convention of the scribble files.
         normalize: apply the ImageNet normalisation.
-        crop_multiple: if set (32 reproduces the original evaluation, method-spec §4), crop the sample
+        crop_multiple: if set (32 reproduces the original evaluation, docs/method.md#pitfall-crop32), crop the sample
             top-left to ``(⌊H/k⌋·k, ⌊W/k⌋·k)``.
     """
     image_key, scribble_key, label_key = _role_keys(keys)

@@ -1,7 +1,7 @@
 """Method and dataset presets of the training bundle (the run checks live in :mod:`.run_checks`).
 
-Kept in Python so the bundle JSON only wires components (DESIGN.md): ``method`` selects which losses
-run, ``dataset`` selects the EMA momentum / threshold of the authors' code (method-spec §2, §3 #9).
+Kept in Python so the bundle JSON only wires components: ``method`` selects which losses run, ``dataset``
+selects the EMA momentum / threshold of the authors' code (docs/method.md#decision-monuseg-ema).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The training step of Scribble2Label + multiscale contrastive regularization, top to bottom in one place.
 
-Reference: method-spec §1.3; Oh, Lee & Jeong, ISBI 2022; Lee & Jeong, MICCAI 2020 (Scribble2Label).
+Reference: docs/method.md#training-loop; Oh, Lee & Jeong, ISBI 2022; Lee & Jeong, MICCAI 2020 (Scribble2Label).
 
 - warm-up (``engine.state.stage == "warmup"``): ``L = CE(logits, scribbles)``;
 - main: ``L = CE(logits, scribbles) + pseudo_weight * CE(logits, pseudo) + Σ λ_k R_k(features, c)`` with

@@ -1,4 +1,4 @@
-"""Refresh the EMA pseudo-label maps every ``period`` epochs (Scribble2Label; method-spec §1.3)."""
+"""Refresh the EMA pseudo-label maps every ``period`` epochs (Scribble2Label; docs/method.md#ema)."""
 
 from __future__ import annotations
 

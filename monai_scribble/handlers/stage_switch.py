@@ -1,4 +1,4 @@
-"""Switch between Scribble2Label's warm-up and main stage (method-spec §1.3)."""
+"""Switch between Scribble2Label's warm-up and main stage (Oh et al. 2022, Sec. 2.1; docs/method.md#training-loop)."""
 
 from __future__ import annotations
 

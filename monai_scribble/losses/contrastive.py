@@ -1,4 +1,4 @@
-"""Multiscale contrastive regularization (Oh, Lee & Jeong, ISBI 2022; method-spec §1.3 steps 3-5, §3, §6.1).
+"""Multiscale contrastive regularization (Oh, Lee & Jeong, ISBI 2022, Sec. 2.2; docs/method.md#contrastive-labels).
 
 For each term, pixel labels ``c`` (pseudo-labels with scribbles overriding; 0 background, 1 nucleus,
 250 unlabeled) are pooled to δ×δ blocks, a class-balanced sample of ``n = min(n0, n1, max_samples)``
@@ -8,7 +8,8 @@ block embeddings per class is drawn over the whole batch, and with L2-normalised
     S00 = Z0 Z0^T / τ,   S11 = Z1 Z1^T / τ,   S01 = Z0 Z1^T / τ
     L   = mean_{i != j} BCE(S00, 1) + mean_{i != j} BCE(S11, 1) + mean BCE(S01, 0)
 
-(the sum of the three block means, diagonals excluded, as the authors' code does; method-spec §3 #3, #4).
+(the sum of the three block means, diagonals excluded, as the authors' code does;
+docs/method.md#decision-normalisation).
 
 The pairwise part is computed by :func:`pairwise_bce_loss` in row chunks with its gradient in closed
 form, so no ``n x n`` autograd intermediate is ever stored, and the two symmetric blocks are
@@ -96,7 +97,7 @@ PAPER_TERMS: tuple[ContrastiveTerm, ContrastiveTerm] = (
     ContrastiveTerm(feature="d3", delta=4, temperature=0.1, weight=10.0, in_channels=64, hidden_channels=32, out_channels=32),
 )
 """The paper's defaults: λ1=0.5, τ1=0.3 on the full-resolution 16-ch block (δ=1) and λ2=10, τ2=0.1 on
-the 1/4-resolution 64-ch block (δ=4), 6000 samples per class, C'=32 (method-spec §1.1, §2)."""
+the 1/4-resolution 64-ch block (δ=4), 6000 samples per class, C'=32 (docs/method.md#hyper-parameters)."""
 
 
 def contrastive_labels(pseudo_labels: torch.Tensor, scribbles: torch.Tensor) -> torch.Tensor:
@@ -280,7 +281,7 @@ class _PairwiseBCE(torch.autograd.Function):
 def pairwise_bce_loss(
     z0: torch.Tensor, z1: torch.Tensor, temperature: float, chunk: int = 256, use_compile: bool | str = "auto"
 ) -> torch.Tensor:
-    """The contrastive loss of two balanced samples (method-spec §1.3 step 4).
+    """The contrastive loss of two balanced samples (docs/method.md#contrastive-1x1).
 
     ``mean_{i!=j} BCE(S00, 1) + mean_{i!=j} BCE(S11, 1) + mean BCE(S01, 0)`` with ``Sab = ZaZb^T/τ`` and
     ``Z`` the L2-normalised rows of ``z``. Computed in fp32 in row chunks of ``chunk`` with the gradient in

@@ -1,7 +1,8 @@
 """Partial cross-entropy: 2-class softmax CE over labelled pixels only.
 
 Used for scribbles (Scribble2Label's L_s) and for thresholded EMA pseudo-labels (L_p); unlabelled
-pixels carry :data:`~monai_scribble.constants.IGNORE` (250). Reference: method-spec §1.3 and §5.6.
+pixels carry :data:`~monai_scribble.constants.IGNORE` (250). Reference: docs/method.md#training-loop,
+docs/method.md#pitfall-empty-ce.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ class PartialCrossEntropyLoss(_Loss):
 
     Unlike ``torch.nn.CrossEntropyLoss(ignore_index=...)``, a batch with no labelled pixel gives a
     zero that is still connected to the graph instead of NaN, so it can be added
-    to other terms and back-propagated (method-spec §5.6).
+    to other terms and back-propagated (docs/method.md#pitfall-empty-ce).
 
     Args:
         ignore_index: target value of unlabelled pixels.

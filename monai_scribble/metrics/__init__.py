@@ -1,4 +1,7 @@
-"""Metrics: foreground IoU, legacy and corrected mDice, AJI, PQ, detection F1, scribble accuracy (method-spec §4, §6.8)."""
+"""Metrics: foreground IoU, legacy and corrected mDice, AJI, PQ, detection F1, scribble accuracy.
+
+Definitions and the paper's protocol: docs/method.md#evaluation.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Foreground IoU: the paper's per-image metric and model-selection criterion (method-spec §4).
+"""Foreground IoU: the paper's per-image metric and model-selection criterion (docs/method.md#iou).
 
 Per image, on the raw prediction (no post-processing), foreground only, ``G = GT > 0``::
 

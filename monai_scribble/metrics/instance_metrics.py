@@ -1,4 +1,4 @@
-"""Instance-level metrics: AJI, panoptic quality and detection F1 at IoU 0.5 (method-spec §6.8).
+"""Instance-level metrics: AJI, panoptic quality and detection F1 at IoU 0.5 (docs/method.md#ext-metrics).
 
 - AJI (Kumar et al., IEEE TMI 2017): every ground-truth object is paired with the predicted object of
   highest IoU (a prediction may serve several objects); ``AJI = Σ|G ∩ S| / (Σ|G ∪ S| + Σ|unused S|)``,

@@ -1,4 +1,4 @@
-"""Object-level Dice ("mDice") of the paper's evaluation code, legacy and corrected (method-spec §4, §5.12-15).
+"""Object-level Dice ("mDice") of the paper's evaluation code, legacy and corrected (docs/method.md#mdice-legacy).
 
 Both take the *post-processed* prediction (instance map, :func:`~monai_scribble.data.postprocessing.foreground_to_instances`)
 and the ground-truth instance map, and score every ground-truth object ``g`` against ``M``, the predicted

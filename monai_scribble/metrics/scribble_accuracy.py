@@ -1,4 +1,4 @@
-"""Pixel accuracy on scribbled pixels: model selection without full masks (method-spec §5.9, §6.5).
+"""Pixel accuracy on scribbled pixels: model selection without full masks (docs/method.md#pitfall-selection).
 
 Real users have only scribbles on their validation images; selecting the checkpoint by full-mask IoU
 (as the paper does) leaks labels they do not have. This metric scores the prediction on the validation

@@ -1,7 +1,7 @@
 """FlexibleUNet (ResNet-34 encoder) that can also hand named decoder features to the trainer.
 
 Reference: Oh, Lee & Jeong, "Scribble-supervised cell segmentation using multiscale contrastive
-regularization", ISBI 2022 (method-spec §1.1). For a ``256 x 256`` input the decoder blocks give::
+regularization", ISBI 2022, Sec. 3.2 (docs/method.md#network). For a ``256 x 256`` input the decoder blocks give::
 
     d1: 256 @ 16^2   (1/16)      d2: 128 @ 32^2  (1/8)      d3: 64 @ 64^2  (1/4)
     d4:  32 @ 128^2  (1/2)       d5:  16 @ 256^2 (1/1)

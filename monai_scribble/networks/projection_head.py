@@ -1,4 +1,4 @@
-"""Projection head of the multiscale contrastive regularization (method-spec §1.1).
+"""Projection head of the multiscale contrastive regularization (docs/method.md#projection-heads).
 
 Reference: Oh, Lee & Jeong, ISBI 2022. ``Conv1x1 -> BN -> ReLU -> Conv1x1 -> BN`` (no ReLU after the
 last BN), Xavier-initialised. P1 (δ=1 on the 16-ch full-resolution block): 16 -> 16 -> 32;

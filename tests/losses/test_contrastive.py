@@ -12,7 +12,7 @@ from monai_scribble.losses.contrastive import PAPER_TERMS, balanced_sample, bloc
 
 
 def naive_pairwise(z0: torch.Tensor, z1: torch.Tensor, tau: float) -> torch.Tensor:
-    """The loss with explicit loops over the sampled pairs (method-spec §1.3 step 4), in float64."""
+    """The loss with explicit loops over the sampled pairs (docs/method.md#contrastive-1x1), in float64."""
     u0, u1 = F.normalize(z0.double(), dim=1), F.normalize(z1.double(), dim=1)
 
     def bce(logit: torch.Tensor, target: float) -> torch.Tensor:

@@ -1,4 +1,7 @@
-"""mDice, legacy and corrected, on hand-computed tiny cases (method-spec §4 steps 2-4, §5.12-15)."""
+"""mDice, legacy and corrected, on hand-computed tiny cases.
+
+The rules: docs/method.md#mdice-legacy and docs/method.md#pitfall-mdice.
+"""
 
 from __future__ import annotations
 

@@ -90,9 +90,11 @@ def server(tmp_path_factory):
                     "--set", "warmup_epochs=0", "--set", "ema_period=1", "--set", "crop_size=64", "--set", "batch_size=2"],
                    check=True, cwd=REPO_ROOT, timeout=120)  # fmt: skip
     port = free_port()
-    # the `monailabel` launcher calls `python` from PATH: make it the MONAI Label environment's
+    # the `monailabel` launcher calls `python` from PATH: make it the MONAI Label environment's;
+    # the server's temporary files (uploads, inference results) stay in pytest's tmp folder
     env = {**os.environ, "PYTHONPATH": str(STAND_IN), "OMP_NUM_THREADS": "2", "VIRTUAL_ENV": str(VENV),
-           "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}  # fmt: skip
+           "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+           "TMPDIR": str(tmp_path_factory.mktemp("monailabel_tmp"))}  # fmt: skip
     log = open(root / "server.log", "w")
     process = subprocess.Popen(
         [str(VENV / "bin" / "monailabel"), "start_server", "--app", str(app), "--studies", str(studies), "--host", "127.0.0.1",
