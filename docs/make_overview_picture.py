@@ -3,7 +3,7 @@ nuclei on a synthetic image) and default_run_curves.png (loss terms and validati
 TensorBoard logs). Needs a run of the README's default command (its output folder and model.pt).
 
     python docs/make_overview_picture.py [--run bundles/scribble_cell_segmentation/output]
-        [--model bundles/scribble_cell_segmentation/models/model.pt] [--out runs/pictures] [--curves_out DIR]
+        [--model bundles/scribble_cell_segmentation/output/models/model.pt] [--out runs/pictures] [--curves_out DIR]
 
 By default both pictures go to ``runs/pictures/`` (not tracked), so the committed ones are never
 overwritten by accident. To redraw the committed pictures:
@@ -49,7 +49,7 @@ def ema_settings(dataset: str) -> tuple[float, float, bool]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--run", default=str(BUNDLE / "output"))
-    parser.add_argument("--model", default=str(BUNDLE / "models" / "model.pt"))
+    parser.add_argument("--model", default=None, help="model.pt to draw the prediction of (default: <run>/models/model.pt)")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for overview.png (default: %(default)s)")
     parser.add_argument("--curves_out", default=None, help="folder for default_run_curves.png (default: --out)")
     args = parser.parse_args()
@@ -59,7 +59,7 @@ def main() -> None:
     item = datalist["training"][0]
     image = read_image(item["image"])
     network = MultiscaleUNet()
-    network.load_state_dict(torch.load(args.model, weights_only=True)["model"])
+    network.load_state_dict(torch.load(args.model or Path(args.run) / "models" / "model.pt", weights_only=True)["model"])
     network.eval()
     with torch.no_grad():
         logits = WholeImageInferer()(eval_transforms(keys=("image",))({"image": item["image"]})["image"][None], network)
