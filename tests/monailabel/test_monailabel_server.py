@@ -1,9 +1,11 @@
 """The bundle in a real MONAI Label server: info, inference, scribble labels, training from scribbles.
 
 Needs the separate MONAI Label environment made by ``scripts/monailabel_venv.sh`` (CI makes it before the
-tests; ``$MONAI_SCRIBBLE_MONAILABEL_VENV`` or ``~/.cache/monai_scribble/monailabel-venv``). The server
-runs on 127.0.0.1 on a free port with ``stand_in/`` first on its PYTHONPATH (a test-only torchvision
-stand-in, see its docstring). Every request has a timeout and the server is always stopped.
+tests; ``$MONAI_SCRIBBLE_MONAILABEL_VENV`` or ``~/.cache/monai_scribble/monailabel-venv``), with its own
+torch + torchvision. The app is made and the real server started as the docs say, with that environment's
+python and ``monailabel`` (its ``bin`` first on PATH, as ``source <venv>/bin/activate`` does; nothing
+added to PYTHONPATH), on 127.0.0.1 on a free port. Every request has a timeout and the server is always
+stopped.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from tests.conftest import file_digest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(os.environ.get("MONAI_SCRIBBLE_MONAILABEL_VENV", Path.home() / ".cache" / "monai_scribble" / "monailabel-venv"))
-STAND_IN = Path(__file__).resolve().parent / "stand_in"
 MODEL = "scribble_cell_segmentation"
 START_TIMEOUT_S, REQUEST_TIMEOUT_S = 180, 300
 
@@ -40,6 +41,13 @@ pytestmark = pytest.mark.skipif(
     not (VENV / "bin" / "monailabel").is_file(),
     reason=f"MONAI Label environment not found at {VENV}: run `bash scripts/monailabel_venv.sh` (CI does)",
 )
+
+
+def activated_env() -> dict:
+    """The environment of a shell after ``source <venv>/bin/activate``; PYTHONPATH and PYTHONHOME dropped."""
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME")}
+    env.setdefault("OMP_NUM_THREADS", "2")
+    return {**env, "VIRTUAL_ENV": str(VENV), "PATH": f"{VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}"}
 
 
 def free_port() -> int:
@@ -66,6 +74,11 @@ def multipart(field: str, path: Path) -> tuple[bytes, str]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
+    # a stale or broken environment (e.g. made by an older script) fails here with the reason, not in the server log
+    check = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "monailabel_venv.sh"), "--check"], cwd=REPO_ROOT,
+                           env={**os.environ, "MONAI_SCRIBBLE_MONAILABEL_VENV": str(VENV)}, capture_output=True, text=True, timeout=300)  # fmt: skip
+    if check.returncode != 0:
+        pytest.fail(f"MONAI Label environment {VENV} is not usable:\n{check.stdout}{check.stderr}")
     root = tmp_path_factory.mktemp("monailabel")
     # a small supervised model so that inference finds nuclei
     train_dir = root / "train"
@@ -85,16 +98,13 @@ def server(tmp_path_factory):
     if tiles:
         shutil.copy2(tiles[0], studies / tiles[0].name)
     app = root / "app"
-    python = str(VENV / "bin" / "python")
-    subprocess.run([python, "-m", "monai_scribble.monailabel_app", "--app_dir", str(app), "--model", str(train_dir / "models" / "model.pt"),
+    env = activated_env()
+    subprocess.run([str(VENV / "bin" / "python"), "-m", "monai_scribble.monailabel_app", "--app_dir", str(app), "--model", str(train_dir / "models" / "model.pt"),
                     "--set", "warmup_epochs=0", "--set", "ema_period=1", "--set", "crop_size=64", "--set", "batch_size=2"],
-                   check=True, cwd=REPO_ROOT, timeout=120)  # fmt: skip
+                   check=True, cwd=REPO_ROOT, env=env, timeout=120)  # fmt: skip
     port = free_port()
-    # the `monailabel` launcher calls `python` from PATH: make it the MONAI Label environment's;
     # the server's temporary files (uploads, inference results) stay in pytest's tmp folder
-    env = {**os.environ, "PYTHONPATH": str(STAND_IN), "OMP_NUM_THREADS": "2", "VIRTUAL_ENV": str(VENV),
-           "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-           "TMPDIR": str(tmp_path_factory.mktemp("monailabel_tmp"))}  # fmt: skip
+    env = {**env, "TMPDIR": str(tmp_path_factory.mktemp("monailabel_tmp"))}
     log = open(root / "server.log", "w")
     process = subprocess.Popen(
         [str(VENV / "bin" / "monailabel"), "start_server", "--app", str(app), "--studies", str(studies), "--host", "127.0.0.1",
