@@ -1,11 +1,14 @@
 """Time a supervised training step against a main-stage step (scribble CE + pseudo CE + both contrastive terms).
 
+Both are the bundle's own step, ``ScribbleTrainer._iteration`` (not a copy of it), on a fixed batch.
+
 Usage::
 
     python benchmarks/bench_step.py [--batch 8] [--size 256] [--rounds 5] [--threads 0]
 
 Batch 8 of 256x256 synthetic nuclei (monai_scribble.data.synthetic), MultiscaleUNet (FlexibleUNet
-ResNet-34), RAdam. The two steps are measured alternately in one process, in fp32 and in
+ResNet-34), RAdam with the bundle's parameter groups; the supervised trainer learns from the full masks,
+the main-stage one from scribbles and EMA maps (confident inside and outside nuclei, 0.5 at their edges). The two steps are measured alternately in one process, in fp32 and in
 bf16 autocast + channels_last; medians are reported. Then the contrastive loss alone (one term at
 6000 samples per class, forward + backward) is timed, and its peak memory is measured in a fresh
 child process (``ru_maxrss`` growth, eager kernel), next to the direct implementation (three ``n x n``
@@ -29,16 +32,19 @@ import fire
 import numpy as np
 import torch
 
-from monai_scribble.constants import IGNORE
+from monai_scribble.data.pseudo_label_store import threshold_pseudo_labels
 from monai_scribble.data.scribbles import image_rng, synthesize_scribble
 from monai_scribble.data.synthetic import generate_dataset
-from monai_scribble.losses import MultiscaleContrastiveLoss, PartialCrossEntropyLoss, contrastive_labels
+from monai_scribble.engines import ScribbleTrainer
+from monai_scribble.engines.presets import optimizer_param_groups
+from monai_scribble.handlers.stage_switch import MAIN, WARMUP
+from monai_scribble.losses import MultiscaleContrastiveLoss, contrastive_labels
 from monai_scribble.losses.contrastive import balanced_sample, block_labels, pairwise_bce_loss
 from monai_scribble.networks import MultiscaleUNet
 
 
 def make_batch(batch: int, size: int, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Images, full masks, scribbles and pseudo-labels (full mask with a 2-px unconfident band at edges)."""
+    """Images, full masks, scribbles and EMA maps (1 on nuclei, 0 on background, 0.5 in a 2-px band at edges)."""
     images, masks, scribbles = [], [], []
     for image_id, image, label in generate_dataset(batch, seed=seed, shape=(size, size)):
         images.append(torch.from_numpy(image).permute(2, 0, 1).float() / 255.0)
@@ -48,42 +54,37 @@ def make_batch(batch: int, size: int, seed: int = 0) -> dict[str, torch.Tensor]:
     edge = torch.nn.functional.max_pool2d(mask[:, None].float(), 5, 1, 2)[:, 0] != -torch.nn.functional.max_pool2d(
         -mask[:, None].float(), 5, 1, 2
     )[:, 0]
-    pseudo = torch.where(edge, torch.full_like(mask, IGNORE), mask)
-    return {"image": torch.stack(images), "mask": mask, "scribble": torch.stack(scribbles), "pseudo": pseudo}
+    ema = torch.where(edge, torch.full_like(mask, 0.5, dtype=torch.float32), mask.float())
+    return {"image": torch.stack(images), "mask": mask[:, None], "scribble": torch.stack(scribbles)[:, None], "ema": ema[:, None]}
 
 
-def build(channels_last: bool) -> tuple[MultiscaleUNet, MultiscaleContrastiveLoss, torch.optim.Optimizer]:
+def trainer(main_stage: bool, bf16: bool) -> ScribbleTrainer:
+    """The bundle's trainer: a supervised one (full masks as targets) or one in its main stage (S2L + R1 + R4)."""
     torch.manual_seed(0)
-    network = MultiscaleUNet()
-    contrastive = MultiscaleContrastiveLoss(seed=0)
-    if channels_last:
+    network = MultiscaleUNet(feature_names=("d5", "d3"))
+    contrastive = MultiscaleContrastiveLoss(seed=0) if main_stage else None
+    if bf16:
         network = network.to(memory_format=torch.channels_last)
-        contrastive = contrastive.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.RAdam(list(network.parameters()) + list(contrastive.parameters()), lr=3e-4)
-    return network, contrastive, optimizer
+    optimizer = torch.optim.RAdam(optimizer_param_groups(network, contrastive, 3e-4), lr=3e-4, weight_decay=5e-5, decoupled_weight_decay=True)
+    engine = ScribbleTrainer(device="cpu", max_epochs=1, train_data_loader=[], network=network, optimizer=optimizer,
+                             warmup_epochs=0 if main_stage else -1, contrastive_loss=contrastive, use_pseudo_labels=main_stage,
+                             amp_dtype=torch.bfloat16 if bf16 else None, channels_last=bf16)  # fmt: skip
+    engine.state.stage = MAIN if main_stage else WARMUP
+    return engine
 
 
 def step_fns(batch: dict[str, torch.Tensor], bf16: bool):
-    network, contrastive, optimizer = build(channels_last=bf16)
-    ce = PartialCrossEntropyLoss()
-    images = batch["image"].contiguous(memory_format=torch.channels_last) if bf16 else batch["image"]
-    labels = contrastive_labels(batch["pseudo"], batch["scribble"])
-    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    """Closures running ``ScribbleTrainer._iteration`` itself (the step the bundle trains with)."""
+    supervised_trainer, main_trainer = trainer(False, bf16), trainer(True, bf16)
+    supervised_batch = {"image": batch["image"], "scribble": batch["mask"]}  # what LabelAsScribbled gives the supervised method
+    main_batch = {"image": batch["image"], "scribble": batch["scribble"], "ema": batch["ema"]}
 
     def supervised() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        with autocast():
-            loss = ce(network(images), batch["mask"])
-        loss.backward()
-        optimizer.step()
+        supervised_trainer._iteration(supervised_trainer, supervised_batch)
 
     def main_stage() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        with autocast():
-            logits, features = network.forward_features(images)
-            loss = ce(logits, batch["scribble"]) + 0.5 * ce(logits, batch["pseudo"]) + contrastive(features, labels)
-        loss.backward()
-        optimizer.step()
+        output = main_trainer._iteration(main_trainer, main_batch)
+        assert {"pseudo_ce", "contrastive_d5_delta1", "contrastive_d3_delta4"} <= set(output)
 
     return supervised, main_stage
 
@@ -159,7 +160,8 @@ def main(batch: int = 8, size: int = 256, rounds: int = 5, threads: int = 0, sam
         torch.set_num_threads(threads)
     native_bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     data = make_batch(batch, size)
-    labels = contrastive_labels(data["pseudo"], data["scribble"])
+    scribbles = data["scribble"][:, 0]
+    labels = contrastive_labels(threshold_pseudo_labels(data["ema"], scribbles, 0.8), scribbles)
     available = {}
     for delta in (1, 4):
         blocks = block_labels(labels, delta)
