@@ -40,6 +40,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -80,6 +81,41 @@ def schedule(profile: str, dataset: str) -> dict:
     if profile not in PROFILES:
         raise ValueError(f"unknown profile '{profile}'; choose one of {', '.join(PROFILES)}")
     return {**PROFILES[profile]["*"], **PROFILES[profile].get(dataset, {})}
+
+
+def convergence(epochs: Sequence[int], values: Sequence[float], max_epochs: int, tolerance: float = 0.01) -> dict:
+    """Whether a run converged: the best validation value of its last quarter is within ``tolerance`` of its best.
+
+    Args:
+        epochs: the epochs at which validation ran.
+        values: the validation values (e.g. IoU) at those epochs.
+        max_epochs: the run's length; the last quarter is ``epoch > 0.75 * max_epochs``.
+        tolerance: allowed gap.
+
+    Returns:
+        ``{"converged", "best", "best_epoch", "best_last_quarter"}``; a run without a validation in its last
+        quarter is not called converged (``best_last_quarter`` is ``None``).
+    """
+    curve = [(int(e), float(v)) for e, v in zip(epochs, values) if not math.isnan(float(v))]
+    if not curve:
+        return {"converged": False, "best": None, "best_epoch": None, "best_last_quarter": None}
+    best_epoch, best = max(curve, key=lambda point: (point[1], -point[0]))
+    last = [v for e, v in curve if e > 0.75 * max_epochs]
+    best_last = max(last) if last else None
+    converged = best_last is not None and best - best_last <= tolerance + 1e-12
+    return {"converged": converged, "best": round(best, 4), "best_epoch": best_epoch,
+            "best_last_quarter": None if best_last is None else round(best_last, 4)}  # fmt: skip
+
+
+def validation_curve(cell: Path, tag: str = "val_iou") -> tuple[list[int], list[float]]:
+    """The validation curve a cell's training logged to TensorBoard (``(epochs, values)``; empty if none)."""
+    from monai_scribble.visualize import learning_curves
+
+    try:
+        steps, values = learning_curves(cell / "tensorboard").get(tag, ([], []))
+    except FileNotFoundError:
+        return [], []
+    return [int(s) for s in steps], [float(v) for v in values]
 
 
 def git_commit() -> str:
@@ -125,6 +161,7 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
         write_split_file(cell / "datalist.json", split_file)
     eval_seconds = _bundle("evaluating", [TRAIN, EVALUATE], {**common, "split": "test"}, log)
     summary = json.loads((cell / "metrics.json").read_text())
+    epochs, values = validation_curve(cell)
     record = {
         "dataset": dataset, "method": method, "fold": fold, "seed": seed, "profile": profile,
         "metrics": summary["metrics"], "dataset_iou": summary["dataset_iou"], "n_test_images": summary["n_images"],
@@ -132,6 +169,8 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
         "schedule": {k: v for k, v in overrides.items()}, "resumed": resume, "split_file": str(split_file.relative_to(REPO_ROOT)),
         "model_selection": "validation IoU (full masks, as in the paper)", "git_commit": git_commit(),
         "torch_threads": int(os.environ.get("OMP_NUM_THREADS", 0)) or None,
+        "validation_curve": {"epochs": epochs, "val_iou": values},
+        "convergence": convergence(epochs, values, int(overrides.get("max_epochs") or 1)),
     }  # fmt: skip
     record_path.write_text(json.dumps(record, indent=1))
     return record

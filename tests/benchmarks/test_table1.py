@@ -42,3 +42,17 @@ def test_command_line_rejects_unknown_names(capsys):
     with pytest.raises(SystemExit):
         table1.main(["--datasets", "imagenet"])
     assert "invalid choice: 'imagenet'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("epochs, values, max_epochs, converged, best_last", [
+    ([25, 50, 75, 100], [0.50, 0.60, 0.70, 0.695], 100, True, 0.695),   # best in the last quarter, or within 0.01
+    ([25, 50, 75, 100], [0.50, 0.72, 0.70, 0.69], 100, False, 0.69),    # fell 0.03 below an earlier best
+    ([25, 50, 75, 100], [0.50, 0.71, 0.70, 0.70], 100, True, 0.70),     # exactly 0.01 below: within the tolerance
+    ([10, 20, 30], [0.4, 0.5, 0.6], 100, False, None),                 # no validation in the last quarter: cannot tell
+    ([80, 90], [float("nan"), 0.3], 100, True, 0.3),                   # NaN validations are ignored
+    ([], [], 100, False, None),
+])  # fmt: skip
+def test_convergence_flag(epochs, values, max_epochs, converged, best_last):
+    result = table1.convergence(epochs, values, max_epochs)
+    assert result["converged"] is converged
+    assert result["best_last_quarter"] == best_last
