@@ -20,8 +20,8 @@ IoU beside the paper's Table 1, and the other metrics). Prints the path of resul
 
 Profiles (``select_by iou``, bundle defaults elsewhere):
 
-- ``full``: the paper's schedule for a GPU: 1000 epochs, warm-up 100, EMA every 5 epochs, batch 8, crop
-  256, validation every epoch, EMA bias correction off.
+- ``full``: the authors' schedule for a GPU: 1000 epochs, warm-up 100, EMA every 5 epochs, batch
+  min(30, training images) (``auto``), crop 256, validation every epoch, EMA bias correction off.
 - ``cpu-budget``: a scaled schedule that fits about 10 minutes per run on a 2-core CPU (fp32: this
   CPU has no native bf16, see README): batch 4, crop 256; warm-up is half of the epochs, the EMA is
   refreshed 4 times per stage and validation runs twice per stage (dsb_bf: 32 epochs, warm-up 16, EMA
@@ -54,7 +54,7 @@ METHODS = ("supervised", "s2l", "s2l_r1", "s2l_r4", "s2l_r1r4")
 
 PROFILES: dict[str, dict[str, dict]] = {
     "full": {
-        "*": {"max_epochs": 1000, "warmup_epochs": 100, "ema_period": 5, "batch_size": 8, "crop_size": 256, "val_interval": 1,
+        "*": {"max_epochs": 1000, "warmup_epochs": 100, "ema_period": 5, "batch_size": "auto", "crop_size": 256, "val_interval": 1,
               "ema_bias_correction": False},
     },
     "cpu-budget": {

@@ -14,7 +14,7 @@ spec.loader.exec_module(table1)
 
 
 @pytest.mark.parametrize("profile, dataset, expected", [
-    ("full", "monuseg", {"max_epochs": 1000, "warmup_epochs": 100, "ema_period": 5, "batch_size": 8, "crop_size": 256}),
+    ("full", "monuseg", {"max_epochs": 1000, "warmup_epochs": 100, "ema_period": 5, "batch_size": "auto", "crop_size": 256}),
     ("cpu-budget", "dsb_bf", {"max_epochs": 32, "warmup_epochs": 16, "ema_period": 4, "batch_size": 4, "ema_bias_correction": True}),
 ])  # fmt: skip
 def test_schedules(profile, dataset, expected):

@@ -151,3 +151,13 @@ def test_interrupted_and_resumed_run_is_bit_identical_to_an_uninterrupted_one(tm
         assert json.loads((tmp_path / name / "ema" / "current.json").read_text())["updates"] == 3
     ids = sorted(p.name for p in (tmp_path / "whole" / "ema" / "000003").glob("*.npy"))
     assert ids and all(np.array_equal(np.load(tmp_path / "whole" / "ema" / "000003" / i), np.load(tmp_path / "split" / "ema" / "000003" / i)) for i in ids)
+
+
+@pytest.mark.parametrize("batch_size, expected_batch, drop_last, iterations", [("auto", 3, False, 1), (2, 2, True, 1), (1, 1, False, 3)])
+def test_training_batches(tmp_path, batch_size, expected_batch, drop_last, iterations):
+    """``auto`` is the authors' min(30, training images): one iteration per epoch here; a last batch of one is dropped."""
+    workflow = run_workflow(tmp_path, num_synthetic_images=6, batch_size=batch_size, max_epochs=1, method="scribble_only")
+    assert len(workflow.parser.get_parsed_content("train_items")) == 3
+    loader = workflow.parser.get_parsed_content("train#dataloader")
+    assert (loader.batch_size, loader.drop_last) == (expected_batch, drop_last)
+    assert workflow.parser.get_parsed_content("train#trainer").state.epoch_length == iterations
