@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import ignite.distributed as idist
 import numpy as np
 import torch
 from ignite.engine import Engine, Events
@@ -139,7 +140,9 @@ class TrainingCheckpointHandler:
         return self.save_dir / f"checkpoint_epoch={int(epoch)}.pt"
 
     def __call__(self, engine: Engine) -> None:
-        state = {name: obj.state_dict() for name, obj in self.to_save.items()}
+        if idist.get_rank() > 0:  # data-parallel ranks hold the same state; rank 0 writes it
+            return
+        state = {name: unwrap(obj).state_dict() for name, obj in self.to_save.items()}  # DDP modules saved unwrapped
         path = self.path(engine.state.epoch)
         try:
             atomic_write(path, lambda tmp: torch.save(state, tmp), fsync=True)
@@ -147,7 +150,7 @@ class TrainingCheckpointHandler:
             previous = [p.name for p in self._saved() if p != path]
             raise UserError(
                 f"{path}: could not write the training checkpoint ({err.strerror or err}); "
-                f"the previous one ({previous[-1] if previous else 'none'}) is intact: free disk space and resume with --resume true"
+                f"the previous one ({previous[-1] if previous else 'none'}) is intact: fix the cause (e.g. free disk space) and resume with --resume true"
             ) from err
         for old in self._saved()[: -self.n_saved]:
             old.unlink(missing_ok=True)
@@ -237,7 +240,9 @@ class BestModelSaver:
         engine.add_event_handler(Events.COMPLETED, self)
 
     def save(self, epoch: int | None = None, value: float | None = None) -> None:
-        """Write the network now (atomically), with the metadata, the epoch and the metric value."""
+        """Write the network now (atomically; on rank 0 only), with the metadata, the epoch and the metric value."""
+        if idist.get_rank() > 0:
+            return
         network = unwrap(self.network)
         metadata = {**self.metadata, "metric": self.metric_name, "value": value, "epoch": epoch}
         state = {"model": {k: v.detach().cpu() for k, v in network.state_dict().items()}, "metadata": metadata}
