@@ -18,6 +18,7 @@ import torch
 from monai.engines import SupervisedTrainer
 from monai.utils import CommonKeys as Keys
 
+from monai_scribble.constants import BACKGROUND, FOREGROUND
 from monai_scribble.data.pseudo_label_store import threshold_pseudo_labels
 from monai_scribble.engines.distributed import unwrap
 from monai_scribble.handlers.stage_switch import MAIN, StageSwitchHandler
@@ -31,8 +32,9 @@ class ScribbleTrainer(SupervisedTrainer):
     """MONAI ``SupervisedTrainer`` whose iteration is the scribble-supervised step.
 
     The engine output of every iteration is a dict of detached scalars: ``loss`` and each term
-    (``scribble_ce``, ``pseudo_ce``, ``contrastive_<feature>_delta<δ>``), so ``StatsHandler`` and
-    ``TensorBoardStatsHandler`` can log each one. A non-finite loss stops training with an error that
+    (``scribble_ce``, ``pseudo_ce``, ``contrastive_<feature>_delta<δ>``) and, in the main stage, the share of
+    the batch's pixels with a foreground / background pseudo-label (``pseudo_fg_share``,
+    ``pseudo_bg_share``), so ``StatsHandler`` and ``TensorBoardStatsHandler`` can log each one. A non-finite loss stops training with an error that
     names the epoch, the iteration and the terms.
 
     Args:
@@ -133,6 +135,7 @@ class ScribbleTrainer(SupervisedTrainer):
             loss = terms["scribble_ce"]
             if main_stage:
                 pseudo = threshold_pseudo_labels(batchdata["ema"].to(device), scribbles, self.ema_threshold)
+                shares = {"pseudo_fg_share": (pseudo == FOREGROUND).float().mean(), "pseudo_bg_share": (pseudo == BACKGROUND).float().mean()}
                 terms["pseudo_ce"] = self.loss_function(logits, pseudo)
                 loss = loss + self.pseudo_weight * terms["pseudo_ce"]
                 if contrastive is not None:
@@ -151,4 +154,6 @@ class ScribbleTrainer(SupervisedTrainer):
             self.optimizer.step()
         output = {Keys.LOSS: loss.detach()}
         output.update({name: value.detach() for name, value in terms.items()})
+        if main_stage:
+            output.update(shares)
         return output

@@ -31,7 +31,10 @@ def batches(n: int = 2) -> list[dict]:
     return [{"image": torch.randn(2, 3, 8, 8, generator=generator), "scribble": scribble, "ema": ema} for _ in range(n)]
 
 
-@pytest.mark.parametrize("warmup, expected_terms", [(5, {"loss", "scribble_ce"}), (0, {"loss", "scribble_ce", "pseudo_ce"})])
+@pytest.mark.parametrize("warmup, expected_terms", [
+    (5, {"loss", "scribble_ce"}),
+    (0, {"loss", "scribble_ce", "pseudo_ce", "pseudo_fg_share", "pseudo_bg_share"}),
+])  # fmt: skip
 def test_terms_per_stage(warmup, expected_terms):
     net = TinyNet()
     trainer = ScribbleTrainer("cpu", 1, batches(), net, torch.optim.SGD(net.parameters(), lr=0.1), warmup_epochs=warmup,
@@ -41,6 +44,10 @@ def test_terms_per_stage(warmup, expected_terms):
     out = trainer.state.output
     if "pseudo_ce" in out:
         torch.testing.assert_close(out["loss"], out["scribble_ce"] + 0.5 * out["pseudo_ce"])
+        ema, scribble = batches()[-1]["ema"], batches()[-1]["scribble"]  # the last batch: its pseudo-labels, by hand
+        unscribbled = scribble == IGNORE
+        torch.testing.assert_close(out["pseudo_fg_share"], ((ema > 0.6) & unscribbled).float().mean())
+        torch.testing.assert_close(out["pseudo_bg_share"], ((ema < 0.4) & unscribbled).float().mean())
 
 
 def test_non_finite_loss_stops_with_the_terms():

@@ -38,7 +38,7 @@ def test_each_method_runs_a_tiny_main_stage_epoch(tmp_path, method):
     output = trainer.state.output
     expected = {"loss", "scribble_ce"}
     if method.startswith("s2l"):
-        expected.add("pseudo_ce")
+        expected |= {"pseudo_ce", "pseudo_fg_share", "pseudo_bg_share"}
     expected |= {"s2l_r1": {"contrastive_d5_delta1"}, "s2l_r4": {"contrastive_d3_delta4"},
                  "s2l_r1r4": {"contrastive_d5_delta1", "contrastive_d3_delta4"}}.get(method, set())
     assert set(output) == expected and all(torch.isfinite(v) for v in output.values())
