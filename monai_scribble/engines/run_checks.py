@@ -7,7 +7,6 @@ created, data is generated or a datalist is rewritten.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 from collections.abc import Mapping
@@ -24,6 +23,8 @@ __all__ = [
     "check_training_run",
     "checkpoint_epoch",
     "find_last_checkpoint",
+    "list_checkpoints",
+    "read_training_checkpoint",
 ]
 
 DATALIST_PARAMETERS: tuple[str, ...] = ("dataset", "dataset_dir", "fold", "seed", "scribble_ratio", "scribble_format", "split_file")
@@ -200,10 +201,15 @@ def check_training_arguments(
     as_bool(ema_bias_correction, "ema_bias_correction")
 
 
+def list_checkpoints(folder: str | os.PathLike) -> list[Path]:
+    """The training checkpoints ``checkpoint_epoch=<N>.pt`` in ``folder``, oldest epoch first."""
+    return sorted(Path(folder).glob("checkpoint_epoch=*.pt"), key=checkpoint_epoch)
+
+
 def find_last_checkpoint(output_dir: str | os.PathLike) -> str | None:
     """The training checkpoint with the highest epoch in ``<output_dir>/checkpoints``, or ``None``."""
-    paths = glob.glob(os.path.join(glob.escape(str(output_dir)), "checkpoints", "checkpoint_epoch=*.pt"))
-    return max(paths, key=checkpoint_epoch) if paths else None
+    paths = list_checkpoints(Path(output_dir) / "checkpoints")
+    return str(paths[-1]) if paths else None
 
 
 def checkpoint_epoch(path: str | os.PathLike) -> int:
@@ -244,18 +250,23 @@ def check_training_run(prepare_args: Mapping[str, Any], training_args: Mapping[s
     if resume and not last:
         raise RunStateError(f"--resume true but there is no checkpoint in {Path(output_dir) / 'checkpoints'}; drop --resume to start a new run")
     if last:
-        check_prepare_arguments(**prepare_args)  # the run's recorded data arguments
-        _check_readable(last)
+        _check_datalist_matches(output_dir, {name: prepare_args.get(name) for name in DATALIST_PARAMETERS})
+        read_training_checkpoint(last, mmap=True)  # mmap: reads the archive's index, not the tensors
     return last
 
 
-def _check_readable(path: str) -> None:
+def read_training_checkpoint(path: str | os.PathLike, mmap: bool = False) -> dict:
+    """``torch.load(path, weights_only=True)`` of a training checkpoint, on the CPU.
+
+    Raises:
+        DataError: the file is unreadable or corrupt (the message names it and says what to do).
+    """
     import torch
 
     from monai_scribble.data.image_io import DataError
 
-    try:  # mmap: reads the archive's index, not the tensors
-        torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as err:
         raise DataError(path, f"unreadable or corrupt training checkpoint ({type(err).__name__}: {str(err)[:200]}); "
                               "delete it to resume from an earlier one, or start a new run in another --output_dir") from err  # fmt: skip

@@ -26,7 +26,7 @@ from ignite.handlers import Checkpoint
 
 from monai_scribble.data.image_io import DataError, atomic_write
 from monai_scribble.engines.distributed import unwrap
-from monai_scribble.engines.run_checks import checkpoint_epoch
+from monai_scribble.engines.run_checks import list_checkpoints, read_training_checkpoint
 from monai_scribble.errors import RunStateError, UserError
 
 __all__ = ["BestModelSaver", "FinalModelSaver", "RandomStates", "TrainingCheckpointHandler"]
@@ -158,7 +158,7 @@ class TrainingCheckpointHandler:
             leftover.unlink(missing_ok=True)
 
     def _saved(self) -> list[Path]:
-        return sorted(self.save_dir.glob("checkpoint_epoch=*.pt"), key=checkpoint_epoch)
+        return list_checkpoints(self.save_dir)
 
     def load(self, path: str | os.PathLike | None) -> None:
         """Restore every object of ``to_save`` from ``path`` (``None``: a new run, nothing to do).
@@ -173,11 +173,7 @@ class TrainingCheckpointHandler:
             return
         engines = [obj for obj in self.to_save.values() if isinstance(obj, Engine)]
         configured = [engine.state.max_epochs for engine in engines]
-        try:
-            state = torch.load(str(path), map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise DataError(path, f"unreadable or corrupt training checkpoint ({type(err).__name__}); "
-                                  "delete it to resume from an earlier one, or start a new run in another --output_dir") from err  # fmt: skip
+        state = read_training_checkpoint(path)
         missing = sorted(set(self.to_save) - set(state) - {"rng"})
         if missing:
             raise DataError(path, f"checkpoint has no {missing} (it holds {sorted(state)}); resume with the run's own --method and settings")
@@ -187,8 +183,6 @@ class TrainingCheckpointHandler:
         try:
             Checkpoint.load_objects(to_load=to_load, checkpoint=state)
         except (RuntimeError, KeyError, ValueError) as err:
-            if isinstance(err, UserError):
-                raise
             raise DataError(path, f"checkpoint does not match this run ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
                                   "resume with the run's own --method and settings") from err  # fmt: skip
         for engine, max_epochs in zip(engines, configured):
