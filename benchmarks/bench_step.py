@@ -21,7 +21,6 @@ with a single round and the fp32 ratio is the meaningful one there.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import multiprocessing as mp
 import resource
