@@ -17,6 +17,9 @@ MODES = ("pad", "sliding_window")
 class WholeImageInferer(Inferer):
     """Logits for a whole ``(B, C, H, W)`` image of any size; the output has the input's ``H x W``.
 
+    Runs under ``torch.inference_mode`` (the network is not put in eval mode here: callers do, as MONAI's
+    evaluators do); the logits are inference tensors, for post-processing and metrics, not for autograd.
+
     - ``mode="pad"`` (default): zero-pad bottom/right to multiples of ``k`` (zero is the mean colour after
       ImageNet normalisation), one forward pass, crop back. The paper's code cropped top-left to a
       multiple of 32 instead, which drops the right and bottom strips from evaluation (docs/method.md#pitfall-crop32).
@@ -61,7 +64,7 @@ class WholeImageInferer(Inferer):
         if self.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         autocast = torch.autocast(inputs.device.type, dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
-        with autocast:
+        with torch.inference_mode(), autocast:
             if self.mode == "sliding_window":
                 logits = sliding_window_inference(inputs, self.roi_size, self.sw_batch_size, network, self.overlap, *args, **kwargs)
             else:

@@ -10,21 +10,26 @@ from collections.abc import Sequence
 import ignite.distributed as idist
 import torch
 from ignite.engine import Engine, Events
-from monai.transforms import DivisiblePad
 
 from monai_scribble.data.pseudo_label_store import PseudoLabelStore
 from monai_scribble.engines.distributed import unwrap
+from monai_scribble.inferers import WholeImageInferer
 
 __all__ = ["EMAPseudoLabelHandler"]
+
+MAX_BATCH_PIXELS = 2**20
 
 
 class EMAPseudoLabelHandler:
     """Whole-image inference over every training image, then ``E <- m * p + (1 - m) * E``.
 
     Runs at ``EPOCH_COMPLETED`` every ``period`` epochs (after epochs ``period``, ``2 period``, ... in
-    Ignite's 1-based numbering, i.e. the paper's "after epoch 4, 9, 14"), in warm-up too. Inference is in
-    eval mode, without gradients or augmentation; images are padded to a multiple of 32 at the end,
-    batched by size, and the probabilities cropped back.
+    Ignite's 1-based numbering, i.e. the paper's "after epoch 4, 9, 14"), in warm-up too. Inference is the
+    shared whole-image path (:class:`~monai_scribble.inferers.WholeImageInferer`: padded to a multiple of
+    32, cropped back) in eval mode under ``torch.inference_mode``, without augmentation, same-size images
+    batched up to about one megapixel per forward pass (on CPU, batching small images is faster and
+    batching large ones slower than one by one: 256² 0.048 s/image at 8 vs 0.079 at 1; 1000² 0.77 s at 1
+    vs 1.0 at 4, bf16).
 
     Under data-parallel training (``torchrun``, multi_gpu_train.json) rank ``r`` of ``w`` predicts and
     writes images ``r, r + w, ...`` of ``dataset`` into the new generation; rank 0 makes it current once
@@ -40,8 +45,10 @@ class EMAPseudoLabelHandler:
         period: epochs between refreshes.
         momentum: EMA momentum ``m`` (DSB 0.2, MoNuSeg 0.1).
         device: inference device.
-        batch_size: images per inference batch (same-size images only).
+        batch_size: most images per inference batch (same-size images only; fewer for images so large
+            that a batch would exceed ``2**20`` pixels).
         amp_dtype: autocast dtype for inference (``None``: full precision).
+        channels_last: feed channels-last tensors (faster with bf16 on CPU).
         enabled: ``False`` attaches nothing (methods without pseudo-labels: supervised, scribble-only).
     """
 
@@ -53,8 +60,9 @@ class EMAPseudoLabelHandler:
         period: int = 5,
         momentum: float = 0.2,
         device: str | torch.device = "cpu",
-        batch_size: int = 4,
+        batch_size: int = 8,
         amp_dtype: torch.dtype | None = None,
+        channels_last: bool = False,
         enabled: bool = True,
     ) -> None:
         if period < 1:
@@ -66,16 +74,16 @@ class EMAPseudoLabelHandler:
         self.momentum = float(momentum)
         self.device = torch.device(device)
         self.batch_size = int(batch_size)
-        self.amp_dtype = amp_dtype
+        self.inferer = WholeImageInferer(mode="pad", amp_dtype=amp_dtype, channels_last=channels_last)
         self.enabled = bool(enabled)
-        self.pad = DivisiblePad(k=32, method="end")
+        self._checkpointed_generation: int | None = None
         self.logger = logging.getLogger(__name__)
 
     def attach(self, engine: Engine) -> None:
         if self.enabled:
             engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.period), self)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict(self, indices: Sequence[int] | None = None) -> dict[str, torch.Tensor]:
         """Foreground probability ``(H, W)`` of the images of ``dataset`` at ``indices`` (default: all)."""
         by_shape: dict[tuple, list[dict]] = defaultdict(list)
@@ -88,12 +96,11 @@ class EMAPseudoLabelHandler:
         probabilities: dict[str, torch.Tensor] = {}
         try:
             for shape, items in by_shape.items():
-                for start in range(0, len(items), self.batch_size):
-                    batch = items[start : start + self.batch_size]
-                    images = torch.stack([self.pad(torch.as_tensor(i["image"])) for i in batch]).to(self.device)
-                    with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
-                        logits = network(images)
-                    fg = torch.softmax(logits.float(), dim=1)[:, 1, : shape[-2], : shape[-1]].cpu()
+                batch_size = max(1, min(self.batch_size, MAX_BATCH_PIXELS // (shape[-2] * shape[-1])))
+                for start in range(0, len(items), batch_size):
+                    batch = items[start : start + batch_size]
+                    images = torch.stack([torch.as_tensor(i["image"]) for i in batch]).to(self.device)
+                    fg = torch.softmax(self.inferer(images, network), dim=1)[:, 1].cpu()
                     probabilities.update({str(i["id"]): p for i, p in zip(batch, fg)})
         finally:
             network.train(was_training)
@@ -111,14 +118,19 @@ class EMAPseudoLabelHandler:
         idist.barrier()
         if rank == 0:
             self.store.commit_update(state)
-            self.store.prune(keep={state["generation"]})  # the last checkpoint may still point at it
+            # the generation the last training checkpoint recorded stays until a newer checkpoint records another
+            self.store.prune(keep={state["generation"] if self._checkpointed_generation is None else self._checkpointed_generation})
         idist.barrier()
         self.logger.info(
             "epoch %d: EMA pseudo-labels refreshed (update %d) in %.1f s", engine.state.epoch, self.store.state["updates"], time.perf_counter() - start
         )
 
     def state_dict(self) -> dict:
-        return dict(self.store.state)
+        """The current generation; asked by the training checkpoint, which then depends on it (kept by :meth:`__call__`)."""
+        state = dict(self.store.state)
+        self._checkpointed_generation = int(state["generation"])
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.store.restore(int(state["generation"]), int(state["updates"]))
+        self._checkpointed_generation = int(state["generation"])

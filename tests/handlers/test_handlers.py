@@ -72,6 +72,28 @@ def test_training_checkpoint_roundtrip_keeps_configured_max_epochs(tmp_path):
     assert (resumed_engine.state.epoch, resumed_engine.state.max_epochs) == (3, 5)
 
 
+@pytest.mark.parametrize("interval, saved", [(1, [5, 6, 7]), (3, [3, 6, 7]), (10, [7])])
+def test_checkpoint_interval_keeps_the_ema_generation_the_checkpoint_recorded(tmp_path, interval, saved):
+    store = PseudoLabelStore(tmp_path / "ema", {"a": (32, 32)})
+    ema = EMAPseudoLabelHandler(store, [{"id": "a", "image": torch.zeros(3, 32, 32)}], ConstantNet(), period=1, momentum=0.5)
+    engine = Engine(lambda e, b: None)
+    ema.attach(engine)
+    checkpoints = TrainingCheckpointHandler(tmp_path / "ckpt", {"trainer": engine, "ema": ema}, n_saved=3, interval=interval)
+    checkpoints.attach(engine)
+    on_disk = {}
+    engine.add_event_handler(Events.EPOCH_COMPLETED, lambda e: on_disk.__setitem__(
+        e.state.epoch, sorted(int(d.name) for d in store.root.iterdir() if d.is_dir())))  # fmt: skip
+    engine.run([0], max_epochs=7)
+    assert [int(p.stem.split("=")[1]) for p in sorted(checkpoints._saved())] == saved  # every interval-th epoch and the last
+    for epoch, generations in on_disk.items():
+        # the refresh of epoch e runs before its checkpoint: it keeps what the checkpoint of an earlier epoch recorded
+        last_checkpoint = max((s for s in range(1, epoch) if s % interval == 0), default=epoch - 1)
+        assert generations == sorted({epoch, last_checkpoint})
+    resumed = EMAPseudoLabelHandler(store, [], ConstantNet(), period=1, momentum=0.5)
+    TrainingCheckpointHandler(tmp_path / "ckpt", {"trainer": Engine(lambda e, b: None), "ema": resumed}).load(checkpoints.path(saved[-1]))
+    assert store.state == {"generation": 7, "updates": 7}  # resumes from the newest checkpoint
+
+
 def _run_with_checkpoints(tmp_path, epochs):
     model = torch.nn.Linear(2, 2)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
