@@ -7,8 +7,9 @@ Usage::
 Runs the README's default training (``train.json``, synthetic data) once per method, with the bundle's
 defaults plus any ``--set`` overrides, and reads each run's TensorBoard log. Prints one JSON object:
 per method the wall time, the validation IoU per validation and its best, and, over the main-stage
-iterations, the share with a non-zero 1x1 / 4x4 contrastive term and the mean share of pixels with a
-foreground / background pseudo-label; then the gap between the best validation IoU of the scribble
+iterations, the share with a non-zero 1x1 / 4x4 contrastive term (and the first such iteration) and the
+mean share of pixels with a foreground / background pseudo-label, and the last coverage, precision and
+recall of each pseudo-label class against the training label maps; then the gap between the best validation IoU of the scribble
 method and of ``supervised``.
 """
 
@@ -22,33 +23,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+from monai_scribble.visualize import training_summary
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRAIN = REPO_ROOT / "bundles" / "scribble_cell_segmentation" / "configs" / "train.json"
-
-
-def summarize(log_dir: Path) -> dict:
-    """The quantities of the module docstring from one run's TensorBoard scalars."""
-    from monai_scribble.visualize import learning_curves
-
-    curves = learning_curves(log_dir)
-    epochs, iou = curves.get("val_iou", ([], []))
-    summary: dict = {"val_iou": {int(e): round(float(v), 4) for e, v in zip(epochs, iou)}}
-    summary["best_val_iou"] = round(float(max(iou)), 4) if len(iou) else None
-    summary["best_epoch"] = int(epochs[int(np.argmax(iou))]) if len(iou) else None
-    if "pseudo_fg_share" in curves:  # logged per main-stage iteration only
-        steps = curves["pseudo_fg_share"][0]
-        summary["main_stage_iterations"] = int(len(steps))
-        for tag, name in (("contrastive_d5_delta1", "r1_nonzero_share"), ("contrastive_d3_delta4", "r4_nonzero_share")):
-            if tag in curves:
-                values = dict(zip(*curves[tag]))
-                summary[name] = round(float(np.mean([values.get(s, 0.0) != 0.0 for s in steps])), 3)
-        for tag in ("pseudo_fg_share", "pseudo_bg_share"):
-            values = curves[tag][1]
-            summary[f"mean_{tag}"] = round(float(np.mean(values)), 4)
-            summary[f"last_{tag}"] = round(float(values[-1]), 4)
-    return summary
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -72,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict:
         seconds = time.perf_counter() - start
         if completed.returncode:
             raise SystemExit(f"{method} failed: {completed.stderr[-2000:]}")
-        result["runs"][method] = {"seconds": round(seconds, 1), **summarize(run / "tensorboard")}
+        result["runs"][method] = {"seconds": round(seconds, 1), **training_summary(run / "tensorboard")}
     scribble = [m for m in args.methods if m != "supervised"]
     if "supervised" in result["runs"] and scribble:
         best = result["runs"][scribble[0]]["best_val_iou"]

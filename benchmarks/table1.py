@@ -51,11 +51,18 @@ SPLITS = BUNDLE / "configs" / "splits"
 
 DATASET_DIRS = {"dsb_bf": "dsb2018/stage1_train", "dsb_fluo": "dsb2018/stage1_train", "dsb_histo": "dsb2018/stage1_train", "monuseg": "monuseg"}
 METHODS = ("supervised", "s2l", "s2l_r1", "s2l_r4", "s2l_r1r4")
+SPLIT_SEED = 0
+"""Every cell uses the published split of seed 0; a cell's ``--seeds`` value changes its scribbles, initialisation,
+augmentation and sampling, not its training / validation / test images."""
 
 PROFILES: dict[str, dict[str, dict]] = {
     "full": {
         "*": {"max_epochs": 1000, "warmup_epochs": 100, "ema_period": 5, "batch_size": "auto", "crop_size": 256, "val_interval": 1,
               "ema_bias_correction": False},
+    },
+    "cpu": {
+        "*": {"max_epochs": 300, "warmup_epochs": 100, "ema_period": 5, "batch_size": "auto", "crop_size": 256, "val_interval": 10,
+              "checkpoint_interval": 10, "ema_bias_correction": False},
     },
     "cpu-budget": {
         "*": {"batch_size": 4, "crop_size": 256, "ema_bias_correction": True},
@@ -139,14 +146,53 @@ def _bundle(run_id: str, configs: list[Path], args: dict, log: Path) -> float:
     return time.perf_counter() - start
 
 
+def cpu_info() -> dict:
+    """The CPU a cell ran on: model name, core count, native bf16 (AMX / AVX-512-BF16) or not."""
+    import platform
+
+    import torch
+
+    name = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": name, "cores": os.cpu_count(), "native_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+            "torch_threads": torch.get_num_threads()}  # fmt: skip
+
+
+CURVE_TAGS = ("val_iou", "scribble_ce", "pseudo_ce", "contrastive_d5_delta1", "contrastive_d3_delta4", "pseudo_fg_share", "pseudo_bg_share",
+              "pseudo_fg_precision", "pseudo_bg_precision")  # fmt: skip
+
+
+def plot_cell_curves(cell: Path) -> Path | None:
+    """``<cell>/curves.png``: validation IoU, the loss terms and the pseudo-label shares / precision the run logged."""
+    from monai_scribble.visualize import learning_curves, plot_learning_curves
+
+    try:
+        logged = learning_curves(cell / "tensorboard")
+    except FileNotFoundError:
+        return None
+    tags = [t for t in CURVE_TAGS if t in logged]
+    import matplotlib.pyplot as plt
+
+    plt.close(plot_learning_curves(cell / "tensorboard", tags, cell / "curves.png"))
+    return cell / "curves.png"
+
+
 def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path, out: Path, seed: int) -> dict:
-    """Train and evaluate one cell (skipped when its metrics exist); returns its record."""
-    cell = out / f"{dataset}_{method}_fold{fold}"
+    """Train and evaluate one cell (skipped when its record exists); returns its record."""
+    from monai_scribble.visualize import training_summary
+
+    cell = out / f"{dataset}_{method}_fold{fold}_seed{seed}"
     record_path = cell / "record.json"
     if record_path.is_file():
         return json.loads(record_path.read_text())
     cell.mkdir(parents=True, exist_ok=True)
-    split_file = SPLITS / f"{dataset}_seed{seed}_fold{fold}.json"
+    split_file = SPLITS / f"{dataset}_seed{SPLIT_SEED}_fold{fold}.json"  # the same test images for every seed
     common = {"dataset": dataset, "dataset_dir": data_root / DATASET_DIRS[dataset], "fold": fold, "seed": seed,
               "output_dir": cell, "ckpt_dir": cell / "models", "num_workers": 0}
     if split_file.is_file():
@@ -162,45 +208,81 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
     eval_seconds = _bundle("evaluating", [TRAIN, EVALUATE], {**common, "split": "test"}, log)
     summary = json.loads((cell / "metrics.json").read_text())
     epochs, values = validation_curve(cell)
+    curves = plot_cell_curves(cell)
     record = {
         "dataset": dataset, "method": method, "fold": fold, "seed": seed, "profile": profile,
         "metrics": summary["metrics"], "dataset_iou": summary["dataset_iou"], "n_test_images": summary["n_images"],
         "train_seconds": round(train_seconds, 1), "eval_seconds": round(eval_seconds, 1), "epochs": overrides.get("max_epochs"),
         "schedule": {k: v for k, v in overrides.items()}, "resumed": resume, "split_file": str(split_file.relative_to(REPO_ROOT)),
         "model_selection": "validation IoU (full masks, as in the paper)", "git_commit": git_commit(),
-        "torch_threads": int(os.environ.get("OMP_NUM_THREADS", 0)) or None,
+        **cpu_info(),
         "validation_curve": {"epochs": epochs, "val_iou": values},
         "convergence": convergence(epochs, values, int(overrides.get("max_epochs") or 1)),
+        "dynamics": {k: v for k, v in training_summary(cell / "tensorboard").items() if k != "val_iou"},
+        "curves_png": str(curves.relative_to(out)) if curves else None,
+        "command": cell_command(dataset, method, fold, profile, seed),
     }  # fmt: skip
     record_path.write_text(json.dumps(record, indent=1))
     return record
+
+
+def cell_command(dataset: str, method: str, fold: int, profile: str, seed: int) -> str:
+    """The harness command that (re)runs one cell."""
+    return f"python benchmarks/table1.py --profile {profile} --datasets {dataset} --methods {method} --folds {fold} --seeds {seed}"
 
 
 def _fmt(value: float | None) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
 
 
+def _mean_std(values: list[float]) -> str:
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if not values:
+        return "–"
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:.4f}"
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return f"{mean:.4f} ± {std:.4f}"
+
+
 def results_markdown(records: list[dict], profile: str) -> str:
+    """Our Table 1 beside the paper's (mean ± sample std over the seeds run), then every cell's details."""
     datasets = [d for d in ("dsb_bf", "dsb_fluo", "monuseg", "dsb_histo") if any(r["dataset"] == d for r in records)]
-    by_cell = {(r["dataset"], r["method"]): r for r in records}  # fold 0 (or the last fold run) per cell
+    by_cell: dict[tuple[str, str], list[dict]] = {}
+    for r in records:
+        by_cell.setdefault((r["dataset"], r["method"]), []).append(r)
     lines = [f"# Table 1: ours ({profile} profile) beside the paper", "",
-             "mDice (legacy evaluation, as the paper's code) / IoU on the test split; paper values from Oh, Lee & Jeong, ISBI 2022.", "",
-             "| Method | " + " | ".join(f"{d} ours | {d} paper" for d in datasets) + " |",
-             "|---|" + "---|---|" * len(datasets)]  # fmt: skip
+             "mDice (legacy evaluation, as the paper's code) / IoU on the test split, mean ± std over seeds (n = seeds); "
+             "paper values from Oh, Lee & Jeong, ISBI 2022.", "",
+             "| Method | " + " | ".join(f"{d} ours | n | {d} paper" for d in datasets) + " |",
+             "|---|" + "---|---|---|" * len(datasets)]  # fmt: skip
     for method in METHODS:
         cells = []
         for dataset in datasets:
-            record = by_cell.get((dataset, method))
-            ours = f"{_fmt(record['metrics']['mdice_legacy']['mean'])} / {_fmt(record['metrics']['iou']['mean'])}" if record else "not run"
+            runs = by_cell.get((dataset, method), [])
+            ours = (f"{_mean_std([r['metrics']['mdice_legacy']['mean'] for r in runs])} / {_mean_std([r['metrics']['iou']['mean'] for r in runs])}"
+                    if runs else "not run")  # fmt: skip
             paper = PAPER_TABLE1.get(method, {}).get(dataset)
-            cells += [ours, f"{paper[0]:.4f} / {paper[1]:.4f}" if paper else "–"]
+            cells += [ours, str(len(runs)), f"{paper[0]:.4f} / {paper[1]:.4f}" if paper else "–"]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    lines += ["", "Other metrics (ours): mDice corrected, AJI, PQ, F1@0.5, dataset-level IoU; train seconds.", "",
-              "| Dataset | Method | Fold | mDice | AJI | PQ | F1@0.5 | dataset IoU | epochs | train s |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines += ["", "Every cell: mDice corrected, AJI, PQ, F1@0.5, dataset-level IoU; convergence (best validation IoU of the last quarter "
+              "within 0.01 of the best); share of main-stage iterations with a non-zero 4x4 term; train seconds.", "",
+              "| Dataset | Method | Seed | mDice | AJI | PQ | F1@0.5 | dataset IoU | best val IoU (epoch) | converged | R4 active | epochs | train s |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in records:
         m = r["metrics"]
-        lines.append(f"| {r['dataset']} | {r['method']} | {r['fold']} | {_fmt(m['mdice']['mean'])} | {_fmt(m['aji']['mean'])} | "
-                     f"{_fmt(m['pq']['mean'])} | {_fmt(m['f1_50']['mean'])} | {_fmt(r['dataset_iou'])} | {r['epochs']} | {r['train_seconds']:.0f} |")  # fmt: skip
+        conv = r.get("convergence") or {}
+        dyn = r.get("dynamics") or {}
+        best = f"{_fmt(conv.get('best'))} ({conv.get('best_epoch')})" if conv.get("best") is not None else "–"
+        r4 = f"{dyn['r4_nonzero_share']:.0%}" if "r4_nonzero_share" in dyn else "–"
+        lines.append(f"| {r['dataset']} | {r['method']} | {r.get('seed', 0)} | {_fmt(m['mdice']['mean'])} | {_fmt(m['aji']['mean'])} | "
+                     f"{_fmt(m['pq']['mean'])} | {_fmt(m['f1_50']['mean'])} | {_fmt(r['dataset_iou'])} | {best} | "
+                     f"{'yes' if conv.get('converged') else 'no' if conv else '–'} | {r4} | {r['epochs']} | {r['train_seconds']:.0f} |")  # fmt: skip
+    cpus = sorted({f"{r['cpu']} ({'native bf16' if r.get('native_bf16') else 'no native bf16: fp32'}, {r.get('torch_threads')} threads)"
+                   for r in records if r.get("cpu")})  # fmt: skip
+    if cpus:
+        lines += ["", "CPU: " + "; ".join(cpus)]
     return "\n".join(lines) + "\n"
 
 
@@ -216,7 +298,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=["supervised", "s2l", "s2l_r1r4"])
     parser.add_argument("--folds", nargs="+", type=int, default=[0])
     parser.add_argument("--data_root", default=None, help=f"folder holding dsb2018/ and monuseg/ (default ${DATA_ENV_VAR} or ../shared/data)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="split / scribble / training seeds (one cell each)")
     parser.add_argument("--out", default="runs/table1")
     args = parser.parse_args(argv)
     root = Path(args.data_root or default_data_root()).resolve()
@@ -226,10 +308,11 @@ def main(argv: list[str] | None = None) -> str:
     for dataset in args.datasets:
         for method in args.methods:
             for fold in args.folds:
-                print(f"[table1] {args.profile}: {dataset} / {method} / fold {fold}", flush=True)
-                records.append(run_cell(dataset, method, fold, args.profile, root, out_dir, args.seed))
-                (out_dir / "results.json").write_text(json.dumps(records, indent=1))
-                (out_dir / "results.md").write_text(results_markdown(records, args.profile))
+                for seed in args.seeds:
+                    print(f"[table1] {args.profile}: {dataset} / {method} / fold {fold} / seed {seed}", flush=True)
+                    records.append(run_cell(dataset, method, fold, args.profile, root, out_dir, seed))
+                    (out_dir / "results.json").write_text(json.dumps(records, indent=1))
+                    (out_dir / "results.md").write_text(results_markdown(records, args.profile))
     print(out_dir / "results.json")
     return str(out_dir / "results.json")
 

@@ -16,7 +16,7 @@ from skimage.segmentation import find_boundaries
 
 from monai_scribble.constants import BACKGROUND, FOREGROUND
 
-__all__ = ["contour_overlay", "learning_curves", "plot_learning_curves", "probability_map_view", "scribble_overlay", "to_rgb_uint8"]
+__all__ = ["contour_overlay", "learning_curves", "plot_learning_curves", "probability_map_view", "scribble_overlay", "to_rgb_uint8", "training_summary"]
 
 SCRIBBLE_COLORS = {BACKGROUND: (0, 160, 255), FOREGROUND: (255, 40, 40)}
 """Scribble class -> RGB: background strokes blue, nucleus strokes red."""
@@ -101,6 +101,43 @@ def learning_curves(log_dir: str | os.PathLike) -> dict[str, tuple[np.ndarray, n
         events = accumulator.Scalars(tag)
         curves[tag] = (np.array([e.step for e in events]), np.array([e.value for e in events]))
     return curves
+
+
+def training_summary(log_dir: str | os.PathLike) -> dict:
+    """What a training run's TensorBoard log says about the method at work (benchmarks and reports).
+
+    Returns a dict with: ``val_iou`` (``{epoch: value}``), ``best_val_iou`` and ``best_epoch``; over the
+    main-stage iterations (those that logged ``pseudo_fg_share``): their number, for each contrastive
+    term (``r1`` = δ1 on d5, ``r4`` = δ4 on d3) the share of iterations where it was non-zero and the
+    first such iteration, the mean and last share of pixels with a foreground / background
+    pseudo-label; and the last pseudo-label coverage / precision / recall per class that the EMA
+    refresh measured against the training label maps (``last_pseudo_{fg,bg}_{coverage,precision,recall}``).
+    Entries a run did not log are left out.
+    """
+    curves = learning_curves(log_dir)
+    epochs, iou = curves.get("val_iou", ([], []))
+    summary: dict = {"val_iou": {int(e): round(float(v), 4) for e, v in zip(epochs, iou)}}
+    summary["best_val_iou"] = round(float(np.max(iou)), 4) if len(iou) else None
+    summary["best_epoch"] = int(epochs[int(np.argmax(iou))]) if len(iou) else None
+    if "pseudo_fg_share" in curves:
+        steps = curves["pseudo_fg_share"][0]
+        summary["main_stage_iterations"] = int(len(steps))
+        for tag, name in (("contrastive_d5_delta1", "r1"), ("contrastive_d3_delta4", "r4")):
+            if tag in curves:
+                values = dict(zip(curves[tag][0].tolist(), curves[tag][1].tolist()))
+                active = [int(s) for s in steps if values.get(int(s), 0.0) != 0.0]
+                summary[f"{name}_nonzero_share"] = round(len(active) / max(len(steps), 1), 3)
+                summary[f"{name}_first_nonzero_iteration"] = min(active) if active else None
+        for tag in ("pseudo_fg_share", "pseudo_bg_share"):
+            values = curves[tag][1]
+            summary[f"mean_{tag}"] = round(float(np.mean(values)), 4)
+            summary[f"last_{tag}"] = round(float(values[-1]), 4)
+    for name in ("fg", "bg"):
+        for measure in ("coverage", "precision", "recall"):
+            tag = f"pseudo_{name}_{measure}"
+            if tag in curves and len(curves[tag][1]):
+                summary[f"last_{tag}"] = round(float(curves[tag][1][-1]), 4)
+    return summary
 
 
 def plot_learning_curves(log_dir: str | os.PathLike, tags: Sequence[str] | None = None, path: str | os.PathLike | None = None):

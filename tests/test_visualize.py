@@ -58,3 +58,29 @@ def test_learning_curves_from_tensorboard(tmp_path):
 def test_learning_curves_without_logs(tmp_path):
     with pytest.raises(FileNotFoundError, match="no TensorBoard event file"):
         learning_curves(tmp_path)
+
+
+def test_training_summary_reports_the_method_at_work(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    from monai_scribble.visualize import training_summary
+
+    writer = SummaryWriter(str(tmp_path))
+    for epoch, iou in ((5, 0.4), (10, 0.6), (15, 0.55)):
+        writer.add_scalar("val_iou", iou, epoch)
+    for step in range(1, 11):  # warm-up iterations 1-6 log no pseudo-label share; main stage 7-10
+        writer.add_scalar("scribble_ce", 1.0, step)
+        if step > 6:
+            writer.add_scalar("pseudo_fg_share", 0.1 * (step - 6), step)
+            writer.add_scalar("pseudo_bg_share", 0.0 if step < 9 else 0.5, step)
+            writer.add_scalar("contrastive_d5_delta1", 0.3, step)
+            writer.add_scalar("contrastive_d3_delta4", 0.0 if step < 9 else 0.2, step)
+    writer.add_scalar("pseudo_bg_precision", 0.9, 10)
+    writer.close()
+    summary = training_summary(tmp_path)
+    assert summary["val_iou"] == {5: 0.4, 10: 0.6, 15: 0.55}
+    assert (summary["best_val_iou"], summary["best_epoch"], summary["main_stage_iterations"]) == (0.6, 10, 4)
+    assert (summary["r1_nonzero_share"], summary["r1_first_nonzero_iteration"]) == (1.0, 7)
+    assert (summary["r4_nonzero_share"], summary["r4_first_nonzero_iteration"]) == (0.5, 9)
+    assert summary["mean_pseudo_fg_share"] == pytest.approx(0.25) and summary["last_pseudo_bg_share"] == 0.5
+    assert summary["last_pseudo_bg_precision"] == pytest.approx(0.9) and "last_pseudo_fg_precision" not in summary

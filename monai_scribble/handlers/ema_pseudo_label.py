@@ -11,7 +11,8 @@ import ignite.distributed as idist
 import torch
 from ignite.engine import Engine, Events
 
-from monai_scribble.data.pseudo_label_store import PseudoLabelStore
+from monai_scribble.constants import BACKGROUND, FOREGROUND, IGNORE
+from monai_scribble.data.pseudo_label_store import PseudoLabelStore, threshold_pseudo_labels
 from monai_scribble.engines.distributed import unwrap
 from monai_scribble.inferers import WholeImageInferer
 
@@ -36,6 +37,13 @@ class EMAPseudoLabelHandler:
     every rank has written (barriers before and after), so each image is updated exactly once per refresh
     and all ranks train on the same maps.
 
+    Where the dataset items carry full label maps (``label``, as the benchmark datasets' training images
+    do), each refresh also measures the pseudo-labels the new maps give at ``threshold`` (on every pixel,
+    before scribbles override them): for each class the share of pixels it covers, its precision and its
+    recall against the label maps, as ``engine.state.metrics["pseudo_{fg,bg}_{coverage,precision,recall}"]``
+    (logged with the epoch by ``StatsHandler`` / ``TensorBoardStatsHandler``; under data-parallel training,
+    on each rank's share of the images). A precision is NaN while its class covers nothing.
+
     Args:
         store: the :class:`~monai_scribble.data.pseudo_label_store.PseudoLabelStore`.
         dataset: items ``{"id": str, "image": (3, H, W) normalised tensor}`` for every training image
@@ -49,6 +57,7 @@ class EMAPseudoLabelHandler:
             that a batch would exceed ``2**20`` pixels).
         amp_dtype: autocast dtype for inference (``None``: full precision).
         channels_last: feed channels-last tensors (faster with bf16 on CPU).
+        threshold: confidence threshold of the pseudo-labels, for the quality measurement (as the trainer's).
         enabled: ``False`` attaches nothing (methods without pseudo-labels: supervised, scribble-only).
     """
 
@@ -63,6 +72,7 @@ class EMAPseudoLabelHandler:
         batch_size: int = 8,
         amp_dtype: torch.dtype | None = None,
         channels_last: bool = False,
+        threshold: float = 0.8,
         enabled: bool = True,
     ) -> None:
         if period < 1:
@@ -75,7 +85,9 @@ class EMAPseudoLabelHandler:
         self.device = torch.device(device)
         self.batch_size = int(batch_size)
         self.inferer = WholeImageInferer(mode="pad", amp_dtype=amp_dtype, channels_last=channels_last)
+        self.threshold = float(threshold)
         self.enabled = bool(enabled)
+        self._labels: dict[str, torch.Tensor] = {}
         self._checkpointed_generation: int | None = None
         self.logger = logging.getLogger(__name__)
 
@@ -89,6 +101,8 @@ class EMAPseudoLabelHandler:
         by_shape: dict[tuple, list[dict]] = defaultdict(list)
         for index in range(len(self.dataset)) if indices is None else indices:
             item = self.dataset[index]
+            if item.get("label") is not None:
+                self._labels[str(item["id"])] = torch.as_tensor(item["label"]).reshape(item["image"].shape[-2:]) > 0
             by_shape[tuple(item["image"].shape)].append(item)
         network = unwrap(self.network)
         was_training = network.training
@@ -114,16 +128,42 @@ class EMAPseudoLabelHandler:
             self.store.begin_update(state)
         idist.barrier()
         shard = range(rank, len(self.dataset), world_size)
-        self.store.write_update(state, {k: v.numpy() for k, v in self.predict(shard).items()}, self.momentum)
+        probabilities = self.predict(shard)
+        self.store.write_update(state, {k: v.numpy() for k, v in probabilities.items()}, self.momentum)
         idist.barrier()
         if rank == 0:
             self.store.commit_update(state)
             # the generation the last training checkpoint recorded stays until a newer checkpoint records another
             self.store.prune(keep={state["generation"] if self._checkpointed_generation is None else self._checkpointed_generation})
         idist.barrier()
+        quality = self.quality(state["generation"] + 1, [k for k in probabilities if k in self._labels])
+        engine.state.metrics.update(quality)
         self.logger.info(
-            "epoch %d: EMA pseudo-labels refreshed (update %d) in %.1f s", engine.state.epoch, self.store.state["updates"], time.perf_counter() - start
-        )
+            "epoch %d: EMA pseudo-labels refreshed (update %d) in %.1f s%s", engine.state.epoch, self.store.state["updates"],
+            time.perf_counter() - start, "".join(f", {k} {v:.3f}" for k, v in quality.items()),
+        )  # fmt: skip
+
+    def quality(self, generation: int, ids: Sequence[str]) -> dict[str, float]:
+        """Coverage, precision and recall of each pseudo-label class of ``generation`` on the images ``ids``."""
+        if not ids:
+            return {}
+        counts = torch.zeros(2, 3, dtype=torch.float64)  # class x (labelled, correct, true pixels)
+        total = 0
+        for image_id in ids:
+            ema = torch.from_numpy(self.store.get(image_id, generation).astype("float32"))
+            pseudo = threshold_pseudo_labels(ema[None], torch.full(ema.shape, IGNORE)[None], self.threshold)[0]
+            truth = self._labels[image_id]
+            total += truth.numel()
+            for row, (cls, is_cls) in enumerate(((FOREGROUND, truth), (BACKGROUND, ~truth))):
+                labelled = pseudo == cls
+                counts[row] += torch.tensor([labelled.sum(), (labelled & is_cls).sum(), is_cls.sum()], dtype=torch.float64)
+        quality = {}
+        for row, name in enumerate(("fg", "bg")):
+            labelled, correct, true = counts[row].tolist()
+            quality[f"pseudo_{name}_coverage"] = labelled / total
+            quality[f"pseudo_{name}_precision"] = correct / labelled if labelled else float("nan")
+            quality[f"pseudo_{name}_recall"] = correct / true if true else float("nan")
+        return quality
 
     def state_dict(self) -> dict:
         """The current generation; asked by the training checkpoint, which then depends on it (kept by :meth:`__call__`)."""

@@ -16,6 +16,7 @@ spec.loader.exec_module(table1)
 @pytest.mark.parametrize("profile, dataset, expected", [
     ("full", "monuseg", {"max_epochs": 1000, "warmup_epochs": 100, "ema_period": 5, "batch_size": "auto", "crop_size": 256}),
     ("cpu-budget", "dsb_bf", {"max_epochs": 32, "warmup_epochs": 16, "ema_period": 4, "batch_size": 4, "ema_bias_correction": True}),
+    ("cpu", "monuseg", {"max_epochs": 300, "warmup_epochs": 100, "ema_period": 5, "batch_size": "auto", "ema_bias_correction": False}),
 ])  # fmt: skip
 def test_schedules(profile, dataset, expected):
     chosen = table1.schedule(profile, dataset)
@@ -28,14 +29,24 @@ def test_unknown_profile():
         table1.schedule("gpu", "dsb_bf")
 
 
-def test_report_puts_ours_beside_the_paper():
+def _record(method, seed, iou, **extra):
     metrics = {name: {"mean": 0.5, "std": 0.1, "n": 3} for name in ("iou", "mdice_legacy", "mdice", "aji", "pq", "f1_50")}
-    metrics["iou"]["mean"] = 0.8
-    record = {"dataset": "dsb_bf", "method": "s2l", "fold": 0, "metrics": metrics, "dataset_iou": 0.75, "epochs": 32, "train_seconds": 512.3}
-    text = table1.results_markdown([record], "cpu-budget")
-    assert "| s2l | 0.5000 / 0.8000 | 0.6980 / 0.8108 |" in text
-    assert "| supervised | not run | 0.7305 / 0.8665 |" in text
-    assert "| dsb_bf | s2l | 0 | 0.5000 | 0.5000 | 0.5000 | 0.5000 | 0.7500 | 32 | 512 |" in text
+    metrics["iou"]["mean"] = iou
+    return {"dataset": "dsb_bf", "method": method, "fold": 0, "seed": seed, "metrics": metrics, "dataset_iou": 0.75, "epochs": 32,
+            "train_seconds": 512.3, **extra}  # fmt: skip
+
+
+def test_report_puts_ours_beside_the_paper_with_mean_and_std_over_seeds():
+    records = [_record("s2l", 0, 0.8, convergence={"converged": True, "best": 0.81, "best_epoch": 30}, dynamics={"r4_nonzero_share": 0.5},
+                       cpu="Xeon", native_bf16=True, torch_threads=2),
+               _record("s2l", 1, 0.7), _record("s2l_r1r4", 0, 0.9)]  # fmt: skip
+    text = table1.results_markdown(records, "cpu")
+    assert "| s2l | 0.5000 ± 0.0000 / 0.7500 ± 0.0707 | 2 | 0.6980 / 0.8108 |" in text  # sample std of 0.8 and 0.7
+    assert "| s2l_r1r4 | 0.5000 / 0.9000 | 1 | 0.7199 / 0.8368 |" in text
+    assert "| supervised | not run | 0 | 0.7305 / 0.8665 |" in text
+    assert "| dsb_bf | s2l | 0 | 0.5000 | 0.5000 | 0.5000 | 0.5000 | 0.7500 | 0.8100 (30) | yes | 50% | 32 | 512 |" in text
+    assert "| dsb_bf | s2l | 1 | 0.5000 | 0.5000 | 0.5000 | 0.5000 | 0.7500 | – | – | – | 32 | 512 |" in text
+    assert "CPU: Xeon (native bf16, 2 threads)" in text
 
 
 def test_command_line_rejects_unknown_names(capsys):
