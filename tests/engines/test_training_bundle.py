@@ -133,13 +133,15 @@ def test_kill_and_resume(tmp_path):
     assert final["ema"]["updates"] == 9  # one refresh per epoch, none repeated or lost across the kill
 
 
-def test_interrupted_and_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path):
-    """Checkpoints hold every RNG (torch, NumPy, Python, each transform's, the contrastive sampler's)."""
-    schedule = {"method": "s2l_r1r4", "warmup_epochs": 1, "max_samples": 50}
-    run_workflow(tmp_path / "whole", max_epochs=3, **schedule)
-    run_workflow(tmp_path / "split", max_epochs=1, **schedule)
-    run_workflow(tmp_path / "split", max_epochs=3, resume=True, **schedule)
-    whole, split = (torch.load(tmp_path / name / "checkpoints" / "checkpoint_epoch=3.pt", weights_only=True) for name in ("whole", "split"))
+@pytest.mark.parametrize("stop_at, total, checkpoint_interval", [(1, 3, 1), (2, 4, 2)])
+def test_interrupted_and_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, stop_at, total, checkpoint_interval):
+    """Checkpoints hold every RNG (torch, NumPy, Python, each transform's, the contrastive sampler's), every interval."""
+    schedule = {"method": "s2l_r1r4", "warmup_epochs": 1, "max_samples": 50, "checkpoint_interval": checkpoint_interval}
+    run_workflow(tmp_path / "whole", max_epochs=total, **schedule)
+    run_workflow(tmp_path / "split", max_epochs=stop_at, **schedule)
+    run_workflow(tmp_path / "split", max_epochs=total, resume=True, **schedule)
+    name = f"checkpoint_epoch={total}.pt"
+    whole, split = (torch.load(tmp_path / run / "checkpoints" / name, weights_only=True) for run in ("whole", "split"))
     for part in ("network", "contrastive"):
         assert whole[part].keys() == split[part].keys()
         assert all(torch.equal(whole[part][k], split[part][k]) for k in whole[part]), part
@@ -148,9 +150,10 @@ def test_interrupted_and_resumed_run_is_bit_identical_to_an_uninterrupted_one(tm
     assert all(torch.equal(a["keys"], b["keys"]) and a["position"] == b["position"]
                for a, b in zip(whole["rng"]["transforms"], split["rng"]["transforms"]))  # fmt: skip
     for name in ("whole", "split"):  # the same EMA maps too
-        assert json.loads((tmp_path / name / "ema" / "current.json").read_text())["updates"] == 3
-    ids = sorted(p.name for p in (tmp_path / "whole" / "ema" / "000003").glob("*.npy"))
-    assert ids and all(np.array_equal(np.load(tmp_path / "whole" / "ema" / "000003" / i), np.load(tmp_path / "split" / "ema" / "000003" / i)) for i in ids)
+        assert json.loads((tmp_path / name / "ema" / "current.json").read_text())["updates"] == total
+    last = f"{total:06d}"
+    ids = sorted(p.name for p in (tmp_path / "whole" / "ema" / last).glob("*.npy"))
+    assert ids and all(np.array_equal(np.load(tmp_path / "whole" / "ema" / last / i), np.load(tmp_path / "split" / "ema" / last / i)) for i in ids)
 
 
 @pytest.mark.parametrize("batch_size, expected_batch, drop_last, iterations", [("auto", 3, False, 1), (2, 2, True, 1), (1, 1, False, 3)])
@@ -161,3 +164,24 @@ def test_training_batches(tmp_path, batch_size, expected_batch, drop_last, itera
     loader = workflow.parser.get_parsed_content("train#dataloader")
     assert (loader.batch_size, loader.drop_last) == (expected_batch, drop_last)
     assert workflow.parser.get_parsed_content("train#trainer").state.epoch_length == iterations
+
+
+def test_short_synthetic_run_gives_pseudo_labels_of_both_classes_and_both_contrastive_terms(tmp_path):
+    """The method at work, not only the plumbing: after a 90-iteration warm-up the zero-initialised EMA gives
+    confident, mostly right pseudo-labels of both classes (measured against the label maps), and the main
+    stage trains the 1x1 term and the 4x4 term (which needs fully labelled 4x4 blocks of both classes)."""
+    from monai_scribble.visualize import learning_curves, training_summary
+
+    schedule = {"num_synthetic_images": 40, "crop_size": 128, "batch_size": 8, "max_epochs": 36, "warmup_epochs": 30, "ema_period": 2,
+                "val_interval": 36, "max_samples": 2000}  # fmt: skip
+    workflow = run_workflow(tmp_path, method="s2l_r1r4", **schedule)
+    assert workflow.parser.get_parsed_content("train#trainer").state.iteration == 108
+    summary = training_summary(tmp_path / "tensorboard")
+    curves = learning_curves(tmp_path / "tensorboard")
+    assert summary["main_stage_iterations"] == 18, summary
+    assert summary["mean_pseudo_fg_share"] > 0.02 and summary["mean_pseudo_bg_share"] > 0.02, summary
+    for name, precision in (("fg", 0.8), ("bg", 0.9)):  # the label maps hold ~12 % nucleus pixels
+        coverage, measured = curves[f"pseudo_{name}_coverage"][1], curves[f"pseudo_{name}_precision"][1]
+        assert max(measured[coverage > 0.02]) > precision, (name, coverage, measured)
+    assert summary["r1_nonzero_share"] == 1.0, summary
+    assert summary["r4_first_nonzero_iteration"] is not None and summary["r4_nonzero_share"] > 0.2, summary

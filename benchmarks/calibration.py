@@ -1,0 +1,100 @@
+"""How confident is the network on each class while it trains? The quantity the EMA pseudo-labels need.
+
+Usage::
+
+    python benchmarks/calibration.py [--every 25] [ID=VALUE ...]
+
+Trains the bundle's train.json with its defaults plus the ``ID=VALUE`` overrides (e.g. ``method=s2l
+crop_size=128 batch_size=auto max_epochs=300 warmup_epochs=150 ema_period=3``; values are Python
+literals where they parse as one) in a temporary folder and, every ``--every`` epochs, prints one JSON
+line: the epoch and iteration, seconds so far, validation IoU (mean and per image, whole-image inference
+in eval mode), the 10 / 50 / 90 % quantiles of the predicted foreground probability on the true
+background and on the true nuclei of the training images (label maps), the last iteration's loss terms,
+and the pseudo-label coverage / precision / recall the last EMA refresh measured. A pixel becomes a
+background pseudo-label only once its EMA falls below ``1 - ema_threshold`` (0.2 at the DSB threshold
+0.8), so the background quantiles say when the method can start to work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import tempfile
+import time
+
+import numpy as np
+import torch
+from ignite.engine import Events
+from monai.bundle import ConfigWorkflow
+
+from monai_scribble.inferers import WholeImageInferer
+
+TRAIN = "bundles/scribble_cell_segmentation/configs/train.json"
+
+
+def _literal(value: str):
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--every", type=int, default=25, help="epochs between reports")
+    parser.add_argument("overrides", nargs="*", metavar="ID=VALUE")
+    args = parser.parse_args(argv)
+    overrides = {k: _literal(v) for k, v in (item.split("=", 1) for item in args.overrides)}
+    with tempfile.TemporaryDirectory(prefix="calibration_") as out:
+        workflow = ConfigWorkflow(config_file=TRAIN, workflow_type="train", output_dir=out, **overrides)
+        workflow.initialize()
+        trainer = workflow.parser.get_parsed_content("train#trainer")
+        network = workflow.parser.get_parsed_content("network")
+        validation = workflow.parser.get_parsed_content("validate#dataset")
+        training = workflow.parser.get_parsed_content("ema_dataset")
+        validation_items = [validation[i] for i in range(len(validation))]
+        training_items = [training[i] for i in range(len(training))]
+        amp = workflow.parser.get_parsed_content("amp_dtype")
+        inferer = WholeImageInferer(amp_dtype=amp, channels_last=amp is not None)
+        start, last_output = time.perf_counter(), {}
+
+        def foreground_probability(items: list[dict]) -> list[torch.Tensor]:
+            network.eval()
+            try:
+                return [torch.softmax(inferer(item["image"][None], network), 1)[0, 1] for item in items]
+            finally:
+                network.train()
+
+        @trainer.on(Events.ITERATION_COMPLETED)
+        def keep_output(engine) -> None:
+            last_output.update({k: round(float(v), 4) for k, v in engine.state.output.items()})
+
+        @trainer.on(Events.EPOCH_COMPLETED(every=args.every))
+        def report(engine) -> None:
+            ious = []
+            for p, item in zip(foreground_probability(validation_items), validation_items):
+                pred, truth = p > 0.5, torch.as_tensor(item["label"])[0] > 0
+                ious.append((pred & truth).sum().item() / max((pred | truth).sum().item(), 1))
+            probabilities = foreground_probability(training_items)
+            truths = [torch.as_tensor(item["label"])[0] > 0 for item in training_items]
+            background = torch.cat([p[~t] for p, t in zip(probabilities, truths)])
+            nuclei = torch.cat([p[t] for p, t in zip(probabilities, truths)])
+            levels = torch.tensor([0.1, 0.5, 0.9])
+
+            def quantiles(x: torch.Tensor) -> list[float]:
+                return [round(float(v), 3) for v in torch.quantile(x[:: max(1, x.numel() // 2_000_000 + 1)].float(), levels)]
+
+            print(json.dumps({
+                "epoch": engine.state.epoch, "iteration": engine.state.iteration, "seconds": round(time.perf_counter() - start),
+                "val_iou": round(float(np.mean(ious)), 3), "val_iou_per_image": [round(v, 2) for v in ious],
+                "p_fg_on_background_q10_50_90": quantiles(background), "p_fg_on_nuclei_q10_50_90": quantiles(nuclei),
+                "last_iteration": dict(last_output),
+                **{k: round(v, 4) for k, v in engine.state.metrics.items() if k.startswith("pseudo_")},
+            }), flush=True)  # fmt: skip
+
+        workflow.run()
+
+
+if __name__ == "__main__":
+    main()
