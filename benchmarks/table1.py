@@ -2,13 +2,13 @@
 
 Usage::
 
-    python benchmarks/table1.py --profile cpu-budget --datasets dsb_bf monuseg --methods supervised s2l s2l_r1r4 \
-        --folds 0 [--data_root ../shared/data] [--seed 0] --out runs/table1_cpu
+    python benchmarks/table1.py --profile cpu --datasets dsb_bf monuseg --methods supervised s2l s2l_r1r4 \
+        --folds 0 [--data_root ../shared/data] [--seeds 0 1] --out runs/table1_cpu
 
 Each cell runs the bundle's own commands in a subprocess (``training`` with train.json, then
 ``evaluating`` with train.json + evaluate.json on the test split, model selected by validation IoU as
-in the paper) in ``<out>/<dataset>_<method>_fold<k>/``. A finished cell (``metrics.json`` present) is
-not rerun; an interrupted one resumes from its training checkpoint.
+in the paper) in ``<out>/<dataset>_<method>_fold<k>_seed<s>/``. A finished cell (``record.json`` present)
+is not rerun; an interrupted one resumes from its training checkpoint.
 
 Splits: the ids of every split used are published in ``bundles/scribble_cell_segmentation/configs/splits/``
 (``<dataset>_seed<s>_fold<k>.json``). When such a file exists the cell uses it (``--split_file``); when
@@ -22,14 +22,17 @@ Profiles (``select_by iou``, bundle defaults elsewhere):
 
 - ``full``: the authors' schedule for a GPU: 1000 epochs, warm-up 100, EMA every 5 epochs, batch
   min(30, training images) (``auto``), crop 256, validation every epoch, EMA bias correction off.
-- ``cpu-budget``: a scaled schedule that fits about 10 minutes per run on a 2-core CPU (fp32: this
-  CPU has no native bf16, see README): batch 4, crop 256; warm-up is half of the epochs, the EMA is
-  refreshed 4 times per stage and validation runs twice per stage (dsb_bf: 32 epochs, warm-up 16, EMA
-  every 4, validation every 8; monuseg: 16 epochs, warm-up 8, EMA every 4, validation every 8). On this
-  CPU whole-image inference dominates: one EMA refresh takes ~30 s on the 9 large dsb_bf images and
-  ~85 s on the 24 MoNuSeg tiles. EMA bias correction is on, because with this few refreshes the
-  zero-initialised EMA could not produce a foreground pseudo-label (docs/method.md#pitfall-ema-zero-init). dsb_fluo (327
-  training images, ~3.5 min per epoch) does not fit: 4 epochs, warm-up 2.
+- ``cpu``: the same regime shortened for a CPU (docs/method.md#cpu-protocol): 300 epochs (one iteration
+  each on dsb_bf and monuseg), warm-up 100, EMA every 5 epochs (60 refreshes), batch ``auto``, crop 256,
+  validation every 10 epochs, a training checkpoint every 10 epochs. Measured with native bf16 and one
+  torch thread beside other work: dsb_bf supervised 1152 s of training.
+- ``cpu-budget``: the old 10-minute smoke test (16-32 epochs, batch 4, EMA bias correction on): the
+  pipeline end to end, not the method.
+
+Cells are named ``<dataset>_<method>_fold<k>_seed<s>``; ``--seeds`` runs one cell per seed, each on the
+published split of seed 0 (the same test images), with its own scribbles, initialisation and sampling.
+Each record also holds the CPU (model, native bf16 or not, torch threads), the training dynamics of
+:func:`monai_scribble.visualize.training_summary`, ``curves.png`` and the command of the cell.
 """
 
 from __future__ import annotations
