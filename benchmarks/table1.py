@@ -66,6 +66,7 @@ PROFILES: dict[str, dict[str, dict]] = {
     "cpu": {
         "*": {"max_epochs": 300, "warmup_epochs": 100, "ema_period": 5, "batch_size": "auto", "crop_size": 256, "val_interval": 10,
               "checkpoint_interval": 10, "ema_bias_correction": False},
+        "dsb_fluo": {"train_subset": 60},  # 60 of its 327 training images (two iterations per epoch), seeded; not run yet
     },
     "cpu-budget": {
         "*": {"batch_size": 4, "crop_size": 256, "ema_bias_correction": True},
@@ -186,6 +187,32 @@ def plot_cell_curves(cell: Path) -> Path | None:
     return cell / "curves.png"
 
 
+def subset_split_file(dataset: str, size: int, fold: int, data_root: Path, out: Path) -> Path:
+    """``<dataset>_seed0_fold<k>_train<size>.json``: the published split with a seeded subset of ``size`` training images.
+
+    Made once from the full published split (written first, by a ``prepare`` into ``<out>/_split_<dataset>``,
+    if it does not exist yet); validation and test images are those of the full split.
+    """
+    import numpy as np
+
+    path = SPLITS / f"{dataset}_seed{SPLIT_SEED}_fold{fold}_train{size}.json"
+    if path.is_file():
+        return path
+    full = SPLITS / f"{dataset}_seed{SPLIT_SEED}_fold{fold}.json"
+    if not full.is_file():
+        from monai_scribble.data.datalist import prepare_datalist, write_split_file
+
+        dataset_dir = data_root / DATASET_DIRS[dataset] if dataset in DATASET_DIRS else None
+        write_split_file(prepare_datalist(dataset, dataset_dir, out / f"_split_{dataset}", fold=fold, seed=SPLIT_SEED), full)
+    published = json.loads(full.read_text())
+    training = published["training"]
+    chosen = np.random.default_rng([SPLIT_SEED, size]).choice(len(training), size=min(size, len(training)), replace=False)
+    published["training"] = [training[i] for i in sorted(chosen)]
+    published["training_subset"] = {"size": len(chosen), "of": len(training), "seed": SPLIT_SEED}
+    path.write_text(json.dumps(published, indent=1) + "\n")
+    return path
+
+
 def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path, out: Path, seed: int) -> dict:
     """Train and evaluate one cell (skipped when its record exists); returns its record."""
     from monai_scribble.visualize import training_summary
@@ -195,12 +222,16 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
     if record_path.is_file():
         return json.loads(record_path.read_text())
     cell.mkdir(parents=True, exist_ok=True)
-    split_file = SPLITS / f"{dataset}_seed{SPLIT_SEED}_fold{fold}.json"  # the same test images for every seed
+    overrides = schedule(profile, dataset)
+    subset = overrides.pop("train_subset", None)
+    if subset:  # a seeded subset of the training images (validation and test images unchanged)
+        split_file = subset_split_file(dataset, int(subset), fold, data_root, out)
+    else:
+        split_file = SPLITS / f"{dataset}_seed{SPLIT_SEED}_fold{fold}.json"  # the same test images for every seed
     common = {"dataset": dataset, "dataset_dir": data_root / DATASET_DIRS[dataset], "fold": fold, "seed": seed,
               "output_dir": cell, "ckpt_dir": cell / "models", "num_workers": 0}
     if split_file.is_file():
         common["split_file"] = split_file
-    overrides = schedule(profile, dataset)
     log = cell / "log.txt"
     resume = any((cell / "checkpoints").glob("checkpoint_epoch=*.pt"))
     train_seconds = _bundle("training", [TRAIN], {**common, **overrides, "method": method, "select_by": "iou", "resume": resume}, log)
@@ -216,7 +247,7 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
         "dataset": dataset, "method": method, "fold": fold, "seed": seed, "profile": profile,
         "metrics": summary["metrics"], "dataset_iou": summary["dataset_iou"], "n_test_images": summary["n_images"],
         "train_seconds": round(train_seconds, 1), "eval_seconds": round(eval_seconds, 1), "epochs": overrides.get("max_epochs"),
-        "schedule": {k: v for k, v in overrides.items()}, "resumed": resume, "split_file": str(split_file.relative_to(REPO_ROOT)),
+        "schedule": {**overrides, **({"train_subset": subset} if subset else {})}, "resumed": resume, "split_file": str(split_file.relative_to(REPO_ROOT)),
         "model_selection": "validation IoU (full masks, as in the paper)", "git_commit": git_commit(),
         **cpu_info(),
         "validation_curve": {"epochs": epochs, "val_iou": values},

@@ -67,3 +67,20 @@ def test_convergence_flag(epochs, values, max_epochs, converged, best_last):
     result = table1.convergence(epochs, values, max_epochs)
     assert result["converged"] is converged
     assert result["best_last_quarter"] == best_last
+
+
+def test_subset_split_file_keeps_validation_and_test_and_is_seeded(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setattr(table1, "SPLITS", tmp_path / "splits")
+    (tmp_path / "splits").mkdir()
+    path = table1.subset_split_file("synthetic", 5, 0, tmp_path, tmp_path / "out")
+    assert path.name == "synthetic_seed0_fold0_train5.json"
+    full = json.loads((tmp_path / "splits" / "synthetic_seed0_fold0.json").read_text())
+    subset = json.loads(path.read_text())
+    assert len(subset["training"]) == 5 and set(subset["training"]) < set(full["training"])
+    assert (subset["validation"], subset["test"]) == (full["validation"], full["test"])
+    assert subset["training_subset"] == {"size": 5, "of": len(full["training"]), "seed": 0}
+    path.unlink()  # made again from the full split: the same seeded subset
+    assert json.loads(table1.subset_split_file("synthetic", 5, 0, tmp_path, tmp_path / "out").read_text()) == subset
+    assert table1.schedule("cpu", "dsb_fluo")["train_subset"] == 60
