@@ -72,9 +72,11 @@ def main() -> None:
         results[mode] = json.loads(result.stdout.strip().splitlines()[-1])
     import torch
 
+    from monai_scribble.engines.presets import default_amp_dtype
+
     print(json.dumps({
         "image": Path(image).name if image else "random 1000x1000", "torch_threads": torch.get_num_threads(),
-        "cpu_native_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+        "cpu_native_bf16": default_amp_dtype("cpu") is not None,
         **results, "bf16_over_fp32_time": round(results["bf16_channels_last"]["seconds"] / results["fp32"]["seconds"], 2),
     }))  # fmt: skip
 

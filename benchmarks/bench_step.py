@@ -35,7 +35,7 @@ from monai_scribble.data.pseudo_label_store import threshold_pseudo_labels
 from monai_scribble.data.scribbles import image_rng, synthesize_scribble
 from monai_scribble.data.synthetic import generate_dataset
 from monai_scribble.engines import ScribbleTrainer
-from monai_scribble.engines.presets import optimizer_param_groups
+from monai_scribble.engines.presets import default_amp_dtype, optimizer_param_groups
 from monai_scribble.handlers.stage_switch import MAIN, WARMUP
 from monai_scribble.losses import MultiscaleContrastiveLoss, contrastive_labels
 from monai_scribble.losses.contrastive import balanced_sample, block_labels, pairwise_bce_loss
@@ -157,7 +157,7 @@ def main(batch: int = 8, size: int = 256, rounds: int = 5, threads: int = 0, sam
     falls back to a ~10x slower reference convolution and the comparison only needs one sample)."""
     if threads:
         torch.set_num_threads(threads)
-    native_bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    native_bf16 = default_amp_dtype("cpu") is not None
     data = make_batch(batch, size)
     scribbles = data["scribble"][:, 0]
     labels = contrastive_labels(threshold_pseudo_labels(data["ema"], scribbles, 0.8), scribbles)

@@ -28,6 +28,7 @@ import torch
 from ignite.engine import Events
 
 from monai_scribble.data.data_root import default_data_root
+from monai_scribble.engines.presets import default_amp_dtype
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRAIN_CONFIG = REPO_ROOT / "bundles" / "scribble_cell_segmentation" / "configs" / "train.json"
@@ -102,7 +103,7 @@ def loop(dataset: str, data_root: str, **overrides) -> dict:
 def main(part: str = "all", data_root: str | None = None, datasets: tuple[str, ...] = ("synthetic", "dsb_bf", "monuseg")) -> dict:
     data_root = data_root or str(default_data_root())
     result: dict = {"benchmark": "bench_training", "torch_threads": torch.get_num_threads(),
-                    "cpu_native_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())}
+                    "cpu_native_bf16": default_amp_dtype("cpu") is not None}
     if part in ("all", "loop"):
         for dataset in (datasets,) if isinstance(datasets, str) else datasets:
             result.update(loop(dataset, data_root))

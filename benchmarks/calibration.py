@@ -7,8 +7,8 @@ Usage::
 Trains the bundle's train.json with its defaults plus the ``ID=VALUE`` overrides (e.g. ``method=s2l
 crop_size=128 batch_size=auto max_epochs=300 warmup_epochs=150 ema_period=3``; values are Python
 literals where they parse as one) in a temporary folder and, every ``--every`` epochs, prints one JSON
-line: the epoch and iteration, seconds so far, validation IoU (mean and per image, whole-image inference
-in eval mode), the 10 / 50 / 90 % quantiles of the predicted foreground probability on the true
+line: the epoch and iteration, seconds so far, validation IoU (the paper's per-image foreground IoU, mean
+and per image, whole-image inference in eval mode), the 10 / 50 / 90 % quantiles of the predicted foreground probability on the true
 background and on the true nuclei of the training images (label maps), the last iteration's loss terms,
 and the pseudo-label coverage / precision / recall the last EMA refresh measured. A pixel becomes a
 background pseudo-label only once its EMA falls below ``1 - ema_threshold`` (0.2 at the DSB threshold
@@ -29,6 +29,7 @@ from ignite.engine import Events
 from monai.bundle import ConfigWorkflow
 
 from monai_scribble.inferers import WholeImageInferer
+from monai_scribble.metrics.foreground_iou import foreground_iou
 
 TRAIN = "bundles/scribble_cell_segmentation/configs/train.json"
 
@@ -72,10 +73,8 @@ def main(argv: list[str] | None = None) -> None:
 
         @trainer.on(Events.EPOCH_COMPLETED(every=args.every))
         def report(engine) -> None:
-            ious = []
-            for p, item in zip(foreground_probability(validation_items), validation_items):
-                pred, truth = p > 0.5, torch.as_tensor(item["label"])[0] > 0
-                ious.append((pred & truth).sum().item() / max((pred | truth).sum().item(), 1))
+            ious = [foreground_iou((p > 0.5).numpy(), np.asarray(item["label"])[0])
+                    for p, item in zip(foreground_probability(validation_items), validation_items)]
             probabilities = foreground_probability(training_items)
             truths = [torch.as_tensor(item["label"])[0] > 0 for item in training_items]
             background = torch.cat([p[~t] for p, t in zip(probabilities, truths)])

@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -156,6 +157,8 @@ def cpu_info() -> dict:
 
     import torch
 
+    from monai_scribble.engines.presets import default_amp_dtype
+
     name = platform.processor() or "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -164,7 +167,7 @@ def cpu_info() -> dict:
                 break
     except OSError:
         pass
-    return {"cpu": name, "cores": os.cpu_count(), "native_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+    return {"cpu": name, "cores": os.cpu_count(), "native_bf16": default_amp_dtype("cpu") is not None,
             "torch_threads": torch.get_num_threads()}  # fmt: skip
 
 
@@ -273,11 +276,9 @@ def _mean_std(values: list[float]) -> str:
     values = [v for v in values if v is not None and not math.isnan(v)]
     if not values:
         return "–"
-    mean = sum(values) / len(values)
     if len(values) == 1:
-        return f"{mean:.4f}"
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-    return f"{mean:.4f} ± {std:.4f}"
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"  # sample std
 
 
 def results_markdown(records: list[dict], profile: str) -> str:
