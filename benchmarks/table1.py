@@ -8,7 +8,9 @@ Usage::
 Each cell runs the bundle's own commands in a subprocess (``training`` with train.json, then
 ``evaluating`` with train.json + evaluate.json on the test split, model selected by validation IoU as
 in the paper) in ``<out>/<dataset>_<method>_fold<k>_seed<s>/``. A finished cell (``record.json`` present)
-is not rerun; an interrupted one resumes from its training checkpoint.
+is not rerun; an interrupted one resumes from its training checkpoint. ``--publish`` merges the records
+into the committed ``benchmarks/results/`` files (a rerun cell replaces its record) and copies each cell's
+curves to ``docs/images/table1_<profile>/``; rerunning a finished grid with it only publishes.
 
 Splits: the ids of every split used are published in ``bundles/scribble_cell_segmentation/configs/splits/``
 (``<dataset>_seed<s>_fold<k>.json``). When such a file exists the cell uses it (``--split_file``); when
@@ -321,6 +323,37 @@ def results_markdown(records: list[dict], profile: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+PUBLISHED = {"cpu": "table1_cpu_profile", "cpu-budget": "table1_cpu"}
+"""Committed result files per profile: ``benchmarks/results/<name>.{json,md}``."""
+
+
+def publish(records: list[dict], profile: str, out_dir: Path, results_dir: Path = REPO_ROOT / "benchmarks" / "results",
+            images_dir: Path | None = None) -> Path:
+    """Merge ``records`` into the committed results of ``profile`` (a rerun cell replaces its record) and rewrite its table.
+
+    Each cell's ``curves.png`` is copied to ``docs/images/table1_<profile>/<dataset>_<method>_seed<s>.png`` (the name
+    README uses). Returns the JSON path.
+    """
+    import shutil
+
+    name = PUBLISHED.get(profile, f"table1_{profile}")
+    path = results_dir / f"{name}.json"
+    key = lambda r: (r["dataset"], r["method"], r.get("fold", 0), r.get("seed", 0))  # noqa: E731
+    merged = {key(r): r for r in (json.loads(path.read_text()) if path.is_file() else [])}
+    merged.update({key(r): r for r in records})
+    order = {m: i for i, m in enumerate(METHODS)}
+    ordered = sorted(merged.values(), key=lambda r: (r["dataset"], order.get(r["method"], 99), r.get("fold", 0), r.get("seed", 0)))
+    path.write_text(json.dumps(ordered, indent=1) + "\n")
+    path.with_suffix(".md").write_text(results_markdown(ordered, profile))
+    images_dir = images_dir or REPO_ROOT / "docs" / "images" / f"table1_{profile}"
+    for r in records:
+        curves = out_dir / f"{r['dataset']}_{r['method']}_fold{r.get('fold', 0)}_seed{r.get('seed', 0)}" / "curves.png"
+        if curves.is_file():
+            images_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(curves, images_dir / f"{r['dataset']}_{r['method']}_seed{r.get('seed', 0)}.png")
+    return path
+
+
 def main(argv: list[str] | None = None) -> str:
     import argparse
 
@@ -335,6 +368,8 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--data_root", default=None, help=f"folder holding dsb2018/ and monuseg/ (default ${DATA_ENV_VAR} or ../shared/data)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="split / scribble / training seeds (one cell each)")
     parser.add_argument("--out", default="runs/table1")
+    parser.add_argument("--publish", action="store_true",
+                        help="after each cell, merge the records into benchmarks/results/ and copy the curves to docs/images/ (to commit)")
     args = parser.parse_args(argv)
     root = Path(args.data_root or default_data_root()).resolve()
     out_dir = Path(args.out).resolve()
@@ -348,6 +383,8 @@ def main(argv: list[str] | None = None) -> str:
                     records.append(run_cell(dataset, method, fold, args.profile, root, out_dir, seed))
                     (out_dir / "results.json").write_text(json.dumps(records, indent=1))
                     (out_dir / "results.md").write_text(results_markdown(records, args.profile))
+                    if args.publish:
+                        publish(records, args.profile, out_dir)
     print(out_dir / "results.json")
     return str(out_dir / "results.json")
 

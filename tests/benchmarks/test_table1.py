@@ -84,3 +84,19 @@ def test_subset_split_file_keeps_validation_and_test_and_is_seeded(tmp_path, mon
     path.unlink()  # made again from the full split: the same seeded subset
     assert json.loads(table1.subset_split_file("synthetic", 5, 0, tmp_path, tmp_path / "out").read_text()) == subset
     assert table1.schedule("cpu", "dsb_fluo")["train_subset"] == 60
+
+
+def test_publish_merges_records_replaces_a_rerun_cell_and_copies_the_curves(tmp_path):
+    import json
+
+    results, images, out = tmp_path / "results", tmp_path / "images", tmp_path / "runs"
+    results.mkdir()
+    (results / "table1_cpu_profile.json").write_text(json.dumps([_record("supervised", 0, 0.7), _record("s2l", 0, 0.5)]))
+    (out / "dsb_bf_s2l_fold0_seed0").mkdir(parents=True)
+    (out / "dsb_bf_s2l_fold0_seed0" / "curves.png").write_bytes(b"png")
+    path = table1.publish([_record("s2l", 0, 0.6), _record("s2l_r1r4", 0, 0.65)], "cpu", out, results, images)
+    merged = json.loads(path.read_text())
+    assert [(r["method"], r["metrics"]["iou"]["mean"]) for r in merged] == [("supervised", 0.7), ("s2l", 0.6), ("s2l_r1r4", 0.65)]
+    assert "0.6000" in path.with_suffix(".md").read_text()
+    assert (images / "dsb_bf_s2l_seed0.png").read_bytes() == b"png"
+    assert not (images / "dsb_bf_s2l_r1r4_seed0.png").exists()  # no curves for that cell: nothing copied
