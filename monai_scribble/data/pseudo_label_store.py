@@ -188,16 +188,20 @@ def _check_momentum(momentum: float) -> None:
         raise ValueError(f"momentum must be in (0, 1], got {momentum}")
 
 
-def threshold_pseudo_labels(ema: torch.Tensor, scribbles: torch.Tensor, threshold: float) -> torch.Tensor:
+def threshold_pseudo_labels(
+    ema: torch.Tensor, scribbles: torch.Tensor, threshold: float, background_threshold: float | None = None
+) -> torch.Tensor:
     """Scribble2Label pseudo-labels: confident EMA pixels that carry no scribble (docs/method.md#pseudo-labels).
 
-    ``round(E)`` where ``E > threshold`` or ``E < 1 - threshold`` and the pixel is unscribbled; IGNORE
-    elsewhere, so scribbled pixels are never pseudo-labelled.
+    ``round(E)`` where ``E > threshold`` or ``E < 1 - background_threshold`` and the pixel is unscribbled;
+    IGNORE elsewhere, so scribbled pixels are never pseudo-labelled.
 
     Args:
         ema: ``(B, 1, H, W)`` or ``(B, H, W)`` EMA foreground probability.
         scribbles: same spatial shape, values {0, 1, IGNORE}.
-        threshold: ``thr_conf`` in ``(0.5, 1)``.
+        threshold: ``thr_conf`` in ``(0.5, 1)``: the confidence a nucleus pseudo-label needs.
+        background_threshold: the confidence a background pseudo-label needs (``None``: ``threshold``,
+            the method's symmetric rule; docs/method.md#option-background-threshold).
 
     Returns:
         ``(B, H, W)`` long tensor in {0, 1, IGNORE}.
@@ -209,7 +213,8 @@ def threshold_pseudo_labels(ema: torch.Tensor, scribbles: torch.Tensor, threshol
     if ema.shape != scribbles.shape:
         raise ValueError(f"EMA maps {tuple(ema.shape)} and scribbles {tuple(scribbles.shape)} differ in shape")
     ema = ema.float()
-    confident = ((ema > threshold) | (ema < 1.0 - threshold)) & (scribbles == IGNORE)
+    background_threshold = threshold if background_threshold is None else background_threshold
+    confident = ((ema > threshold) | (ema < 1.0 - background_threshold)) & (scribbles == IGNORE)
     return torch.where(confident, (ema > 0.5).long(), torch.full_like(scribbles, IGNORE, dtype=torch.long))
 
 

@@ -162,6 +162,7 @@ def check_training_arguments(
     ema_period: int = 5,
     ema_momentum: float = 0.2,
     ema_threshold: float = 0.8,
+    ema_background_threshold: float | None = None,
     batch_size: int | str = "auto",
     crop_size: int = 256,
     val_interval: int = 1,
@@ -185,6 +186,8 @@ def check_training_arguments(
     _integer("ema_period", ema_period, 1)
     _number("ema_momentum", ema_momentum, 0.0, 1.0)
     _number("ema_threshold", ema_threshold, 0.5, 1.0, high_open=True)
+    if ema_background_threshold is not None:
+        _number("ema_background_threshold", ema_background_threshold, 0.5, 1.0, high_open=True)
     if str(batch_size).strip().lower() != "auto":
         _integer("batch_size", batch_size, 1, "or auto (the authors' min(30, training images))")
     crop = _integer("crop_size", crop_size, _NETWORK_STRIDE)

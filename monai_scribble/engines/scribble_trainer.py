@@ -47,6 +47,7 @@ class ScribbleTrainer(SupervisedTrainer):
         warmup_epochs: scribble-only epochs before the main stage (negative: never switch).
         pseudo_weight: weight of the pseudo-label CE (0.5).
         ema_threshold: confidence threshold of the pseudo-labels (DSB 0.8, MoNuSeg 0.95).
+        ema_background_threshold: confidence threshold of the background pseudo-labels (``None``: ``ema_threshold``).
         contrastive_loss: the multiscale contrastive loss (or it inside ``DistributedDataParallel``, so the
             projection heads' gradients are averaged over ranks), or ``None`` (plain Scribble2Label).
         use_pseudo_labels: ``False`` for the scribble-only and supervised baselines.
@@ -67,6 +68,7 @@ class ScribbleTrainer(SupervisedTrainer):
         warmup_epochs: int = 100,
         pseudo_weight: float = 0.5,
         ema_threshold: float = 0.8,
+        ema_background_threshold: float | None = None,
         contrastive_loss: MultiscaleContrastiveLoss | torch.nn.Module | None = None,
         use_pseudo_labels: bool = True,
         amp_dtype: torch.dtype | None = None,
@@ -87,6 +89,7 @@ class ScribbleTrainer(SupervisedTrainer):
         )
         self.pseudo_weight = float(pseudo_weight)
         self.ema_threshold = float(ema_threshold)
+        self.ema_background_threshold = None if ema_background_threshold is None else float(ema_background_threshold)
         self.contrastive_loss = contrastive_loss
         self.use_pseudo_labels = bool(use_pseudo_labels)
         self.amp_dtype = amp_dtype
@@ -134,7 +137,7 @@ class ScribbleTrainer(SupervisedTrainer):
             terms = {"scribble_ce": self.loss_function(logits, scribbles)}
             loss = terms["scribble_ce"]
             if main_stage:
-                pseudo = threshold_pseudo_labels(batchdata["ema"].to(device), scribbles, self.ema_threshold)
+                pseudo = threshold_pseudo_labels(batchdata["ema"].to(device), scribbles, self.ema_threshold, self.ema_background_threshold)
                 shares = {"pseudo_fg_share": (pseudo == FOREGROUND).float().mean(), "pseudo_bg_share": (pseudo == BACKGROUND).float().mean()}
                 terms["pseudo_ce"] = self.loss_function(logits, pseudo)
                 loss = loss + self.pseudo_weight * terms["pseudo_ce"]

@@ -58,6 +58,7 @@ class EMAPseudoLabelHandler:
         amp_dtype: autocast dtype for inference (``None``: full precision).
         channels_last: feed channels-last tensors (faster with bf16 on CPU).
         threshold: confidence threshold of the pseudo-labels, for the quality measurement (as the trainer's).
+        background_threshold: that of the background pseudo-labels (``None``: ``threshold``; as the trainer's).
         enabled: ``False`` attaches nothing (methods without pseudo-labels: supervised, scribble-only).
     """
 
@@ -73,6 +74,7 @@ class EMAPseudoLabelHandler:
         amp_dtype: torch.dtype | None = None,
         channels_last: bool = False,
         threshold: float = 0.8,
+        background_threshold: float | None = None,
         enabled: bool = True,
     ) -> None:
         if period < 1:
@@ -86,6 +88,7 @@ class EMAPseudoLabelHandler:
         self.batch_size = int(batch_size)
         self.inferer = WholeImageInferer(mode="pad", amp_dtype=amp_dtype, channels_last=channels_last)
         self.threshold = float(threshold)
+        self.background_threshold = None if background_threshold is None else float(background_threshold)
         self.enabled = bool(enabled)
         self._labels: dict[str, torch.Tensor] = {}
         self._checkpointed_generation: int | None = None
@@ -151,7 +154,7 @@ class EMAPseudoLabelHandler:
         total = 0
         for image_id in ids:
             ema = torch.from_numpy(self.store.get(image_id, generation).astype("float32"))
-            pseudo = threshold_pseudo_labels(ema[None], torch.full(ema.shape, IGNORE)[None], self.threshold)[0]
+            pseudo = threshold_pseudo_labels(ema[None], torch.full(ema.shape, IGNORE)[None], self.threshold, self.background_threshold)[0]
             truth = self._labels[image_id]
             total += truth.numel()
             for row, (cls, is_cls) in enumerate(((FOREGROUND, truth), (BACKGROUND, ~truth))):

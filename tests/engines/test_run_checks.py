@@ -29,6 +29,7 @@ from monai_scribble.errors import ArgumentError, RunStateError
         ({"ema_period": 0}, "--ema_period: must be an integer >= 1, got 0"),
         ({"ema_momentum": 0}, "--ema_momentum: must be a number in (0, 1], got 0"),
         ({"ema_threshold": 0.4}, "--ema_threshold: must be a number in (0.5, 1), got 0.4"),
+        ({"ema_background_threshold": 1.0}, "--ema_background_threshold: must be a number in (0.5, 1), got 1.0"),
         ({"batch_size": 0}, "--batch_size: must be an integer >= 1, got 0; or auto (the authors' min(30, training images))"),
         ({"method": "s2l_r2"}, "--method: unknown value 's2l_r2'; choose one of supervised, scribble_only, s2l, s2l_r1, s2l_r4, s2l_r1r4"),
         ({"select_by": "dice"}, "--select_by: unknown value 'dice'; choose one of auto, iou, scribble"),

@@ -53,22 +53,24 @@ def test_ema_refresh_schedule_and_values(tmp_path):
     assert handler.state_dict() == {"generation": 2, "updates": 2}
 
 
-@pytest.mark.parametrize("epochs, expected", [
-    (1, {"fg_coverage": 0.0, "fg_recall": 0.0, "bg_coverage": 0.0, "bg_recall": 0.0}),  # E = 0.45: nothing confident
-    (4, {"fg_coverage": 1.0, "fg_precision": 0.25, "fg_recall": 1.0, "bg_coverage": 0.0, "bg_recall": 0.0}),  # E = 0.84 > 0.8
+@pytest.mark.parametrize("epochs, background_threshold, expected", [
+    (1, None, {"fg_coverage": 0.0, "fg_recall": 0.0, "bg_coverage": 0.0, "bg_recall": 0.0}),  # E = 0.45: nothing confident
+    (4, None, {"fg_coverage": 1.0, "fg_precision": 0.25, "fg_recall": 1.0, "bg_coverage": 0.0, "bg_recall": 0.0}),  # E = 0.84 > 0.8
+    (1, 0.51, {"fg_coverage": 0.0, "fg_recall": 0.0, "bg_coverage": 1.0, "bg_precision": 0.75, "bg_recall": 1.0}),  # E = 0.45 < 0.49
 ])  # fmt: skip
-def test_ema_refresh_measures_pseudo_label_quality_against_label_maps(tmp_path, epochs, expected):
+def test_ema_refresh_measures_pseudo_label_quality_against_label_maps(tmp_path, epochs, background_threshold, expected):
     label = torch.zeros(1, 32, 32, dtype=torch.int32)
     label[:, :16, :16] = 3  # a quarter of the pixels are nucleus
     store = PseudoLabelStore(tmp_path / "ema", {"a": (32, 32)})
     handler = EMAPseudoLabelHandler(store, [{"id": "a", "image": torch.zeros(3, 32, 32), "label": label}], ConstantNet(),
-                                    period=1, momentum=0.5, threshold=0.8)  # fmt: skip
+                                    period=1, momentum=0.5, threshold=0.8, background_threshold=background_threshold)  # fmt: skip
     engine = Engine(lambda e, b: None)
     handler.attach(engine)
     engine.run([0], max_epochs=epochs)
     measured = {k.removeprefix("pseudo_"): v for k, v in engine.state.metrics.items()}
     assert {k: v for k, v in measured.items() if not np.isnan(v)} == pytest.approx(expected)
-    assert np.isnan(measured["bg_precision"])  # no background pseudo-label: precision undefined
+    undefined = {"fg_precision", "bg_precision"} - set(expected)  # no pseudo-label of that class: precision undefined
+    assert set(measured) - set(expected) == undefined and all(np.isnan(measured[k]) for k in undefined)
 
 
 def test_training_checkpoint_roundtrip_keeps_configured_max_epochs(tmp_path):
