@@ -334,7 +334,10 @@ class MultiscaleContrastiveLoss(_Loss):
 
     Args:
         terms: the terms (default :data:`PAPER_TERMS`); dicts are accepted (bundle configs).
-        seed: seed of the sampling generator (one per device); ``None`` uses the global torch RNG.
+        seed: seed of the sampling generator (one per device) and of the projection heads' initialisation,
+            which then draws nothing from the global torch RNG, so a seeded run's network, augmentation and
+            warm-up are the same with and without contrastive terms (ablations differ from the main stage on);
+            ``None`` uses the global torch RNG for both.
         chunk: row chunk of :func:`pairwise_bce_loss`.
         use_compile: ``torch.compile`` the pairwise kernel: ``"auto"`` (CPU and >= 1024 samples), True, False.
 
@@ -358,9 +361,12 @@ class MultiscaleContrastiveLoss(_Loss):
         names = [t.name for t in self.terms]
         if len(set(names)) != len(names):
             raise ValueError(f"terms must differ in (feature, delta), got {names}")
-        self.heads = nn.ModuleDict(
-            {t.name: ProjectionHead(t.in_channels, t.hidden_channels, t.out_channels) for t in self.terms}
-        )
+        with torch.random.fork_rng(devices=[], enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
+            self.heads = nn.ModuleDict(
+                {t.name: ProjectionHead(t.in_channels, t.hidden_channels, t.out_channels) for t in self.terms}
+            )
         self.seed = seed
         self.chunk = int(chunk)
         self.use_compile = use_compile

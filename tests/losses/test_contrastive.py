@@ -292,3 +292,16 @@ def test_sampling_is_balanced_seeded_and_on_device():
     assert torch.equal(idx0, again) and not torch.equal(idx0, other)
     capped0, capped1 = balanced_sample(labels, 5, torch.Generator().manual_seed(0))
     assert len(capped0) == len(capped1) == 5
+
+
+@pytest.mark.parametrize("seed, leaves_global_rng", [(0, True), (7, True), (None, False)])
+def test_seeded_heads_draw_nothing_from_the_global_rng(seed, leaves_global_rng):
+    torch.manual_seed(123)
+    first = MultiscaleContrastiveLoss(seed=seed)
+    after_loss = torch.rand(3)
+    torch.manual_seed(123)
+    untouched = torch.rand(3)
+    assert torch.equal(after_loss, untouched) is leaves_global_rng  # seeded: the warm-up is the same as without the loss
+    if seed is not None:
+        again = MultiscaleContrastiveLoss(seed=seed)
+        assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
