@@ -80,17 +80,20 @@ def main(argv: list[str] | None = None) -> None:
         def keep_output(engine) -> None:
             last_output.update({k: round(float(v), 4) for k, v in engine.state.output.items()})
 
-        def validation_iou() -> float:
-            return round(float(np.mean([foreground_iou((p > 0.5).numpy(), np.asarray(item["label"])[0])
-                                        for p, item in zip(foreground_probability(validation_items), validation_items)])), 3)
+        def validation_ious() -> list[float]:
+            return [foreground_iou((p > 0.5).numpy(), np.asarray(item["label"])[0])
+                    for p, item in zip(foreground_probability(validation_items), validation_items)]
+
+        def background_probabilities(probabilities: list[torch.Tensor]) -> torch.Tensor:
+            return torch.cat([p[~t] for p, t in zip(probabilities, truths)])
 
         def recalibrated_bn() -> dict:
             saved = {k: v.clone() for k, v in network.state_dict().items()}
             try:
                 torch.optim.swa_utils.update_bn((batch["image"] for batch in trainer.data_loader), network)
-                probabilities = foreground_probability(training_items)
-                background = torch.cat([p[~t] for p, t in zip(probabilities, truths)])
-                return {"val_iou_recalibrated_bn": validation_iou(), "p_fg_on_background_median_recalibrated_bn": round(float(background.median()), 3)}
+                background = background_probabilities(foreground_probability(training_items))
+                return {"val_iou_recalibrated_bn": round(float(np.mean(validation_ious())), 3),
+                        "p_fg_on_background_median_recalibrated_bn": round(float(background.median()), 3)}
             finally:
                 network.load_state_dict(saved)
                 network.train()
@@ -125,10 +128,9 @@ def main(argv: list[str] | None = None) -> None:
 
         @trainer.on(Events.EPOCH_COMPLETED(every=args.every))
         def report(engine) -> None:
-            ious = [foreground_iou((p > 0.5).numpy(), np.asarray(item["label"])[0])
-                    for p, item in zip(foreground_probability(validation_items), validation_items)]
+            ious = validation_ious()
             probabilities = foreground_probability(training_items)
-            background = torch.cat([p[~t] for p, t in zip(probabilities, truths)])
+            background = background_probabilities(probabilities)
             nuclei = torch.cat([p[t] for p, t in zip(probabilities, truths)])
             levels = torch.tensor([0.1, 0.5, 0.9])
             if args.maps:

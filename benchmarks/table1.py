@@ -218,11 +218,16 @@ def subset_split_file(dataset: str, size: int, fold: int, data_root: Path, out: 
     return path
 
 
+def cell_name(dataset: str, method: str, fold: int, seed: int) -> str:
+    """A cell's folder under ``--out``: ``<dataset>_<method>_fold<k>_seed<s>``."""
+    return f"{dataset}_{method}_fold{fold}_seed{seed}"
+
+
 def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path, out: Path, seed: int) -> dict:
     """Train and evaluate one cell (skipped when its record exists); returns its record."""
     from monai_scribble.visualize import training_summary
 
-    cell = out / f"{dataset}_{method}_fold{fold}_seed{seed}"
+    cell = out / cell_name(dataset, method, fold, seed)
     record_path = cell / "record.json"
     if record_path.is_file():
         return json.loads(record_path.read_text())
@@ -347,7 +352,7 @@ def publish(records: list[dict], profile: str, out_dir: Path, results_dir: Path 
     path.with_suffix(".md").write_text(results_markdown(ordered, profile))
     images_dir = images_dir or REPO_ROOT / "docs" / "images" / f"table1_{profile}"
     for r in records:
-        curves = out_dir / f"{r['dataset']}_{r['method']}_fold{r.get('fold', 0)}_seed{r.get('seed', 0)}" / "curves.png"
+        curves = out_dir / cell_name(r["dataset"], r["method"], r.get("fold", 0), r.get("seed", 0)) / "curves.png"
         if curves.is_file():
             images_dir.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(curves, images_dir / f"{r['dataset']}_{r['method']}_seed{r.get('seed', 0)}.png")
