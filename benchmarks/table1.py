@@ -8,7 +8,9 @@ Usage::
 Each cell runs the bundle's own commands in a subprocess (``training`` with train.json, then
 ``evaluating`` with train.json + evaluate.json on the test split, model selected by validation IoU as
 in the paper) in ``<out>/<dataset>_<method>_fold<k>_seed<s>/``. A finished cell (``record.json`` present)
-is not rerun; an interrupted one resumes from its training checkpoint. ``--publish`` merges the records
+is not rerun; an interrupted one resumes from its training checkpoint. Every cell is also evaluated with
+the watershed split of touching nuclei (``<cell>/watershed/``; a finished cell from before that column gets it
+when its model is still there). ``--publish`` merges the records
 into the committed ``benchmarks/results/`` files (a rerun cell replaces its record) and copies each cell's
 curves to ``docs/images/table1_<profile>/``; rerunning a finished grid with it only publishes.
 
@@ -229,9 +231,6 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
 
     cell = out / cell_name(dataset, method, fold, seed)
     record_path = cell / "record.json"
-    if record_path.is_file():
-        return json.loads(record_path.read_text())
-    cell.mkdir(parents=True, exist_ok=True)
     overrides = schedule(profile, dataset)
     subset = overrides.pop("train_subset", None)
     if subset:  # a seeded subset of the training images (validation and test images unchanged)
@@ -243,6 +242,13 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
     if split_file.is_file():
         common["split_file"] = split_file
     log = cell / "log.txt"
+    if record_path.is_file():
+        record = json.loads(record_path.read_text())
+        if "watershed" not in record and (cell / "models" / "model.pt").is_file():  # a record from before the watershed column
+            record["watershed"] = evaluate_with_watershed(cell, common, log)
+            record_path.write_text(json.dumps(record, indent=1))
+        return record
+    cell.mkdir(parents=True, exist_ok=True)
     resume = any((cell / "checkpoints").glob("checkpoint_epoch=*.pt"))
     train_seconds = _bundle("training", [TRAIN], {**common, **overrides, "method": method, "select_by": "iou", "resume": resume}, log)
     if not split_file.is_file():
@@ -251,6 +257,7 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
         write_split_file(cell / "datalist.json", split_file)
     eval_seconds = _bundle("evaluating", [TRAIN, EVALUATE], {**common, "split": "test"}, log)
     summary = json.loads((cell / "metrics.json").read_text())
+    watershed = evaluate_with_watershed(cell, common, log)
     epochs, values = validation_curve(cell)
     curves = plot_cell_curves(cell)
     record = {
@@ -263,11 +270,25 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
         "validation_curve": {"epochs": epochs, "val_iou": values},
         "convergence": convergence(epochs, values, int(overrides.get("max_epochs") or 1)),
         "dynamics": {k: v for k, v in training_summary(cell / "tensorboard").items() if k != "val_iou"},
+        "watershed": watershed,
         "curves_png": str(curves.relative_to(out)) if curves else None,
         "command": cell_command(dataset, method, fold, profile, seed),
     }  # fmt: skip
     record_path.write_text(json.dumps(record, indent=1))
     return record
+
+
+def evaluate_with_watershed(cell: Path, common: dict, log: Path) -> dict:
+    """Test metrics of the cell's selected model with touching nuclei split by a watershed (``<cell>/watershed/``).
+
+    The same evaluation as the cell's own with ``--watershed_split true`` (docs/method.md#ext-watershed); returns
+    ``{"metrics", "dataset_iou", "eval_seconds"}``.
+    """
+    out = cell / "watershed"
+    args = {**common, "output_dir": out, "split": "test", "watershed_split": True, "save_overlays": False}
+    seconds = _bundle("evaluating", [TRAIN, EVALUATE], args, log)
+    summary = json.loads((out / "metrics.json").read_text())
+    return {"metrics": summary["metrics"], "dataset_iou": summary["dataset_iou"], "eval_seconds": round(seconds, 1)}
 
 
 def cell_command(dataset: str, method: str, fold: int, profile: str, seed: int) -> str:
@@ -321,6 +342,14 @@ def results_markdown(records: list[dict], profile: str) -> str:
         lines.append(f"| {r['dataset']} | {r['method']} | {r.get('seed', 0)} | {_fmt(m['mdice']['mean'])} | {_fmt(m['aji']['mean'])} | "
                      f"{_fmt(m['pq']['mean'])} | {_fmt(m['f1_50']['mean'])} | {_fmt(r['dataset_iou'])} | {best} | "
                      f"{'yes' if conv.get('converged') else 'no' if conv else '–'} | {r4} | {r['epochs']} | {r['train_seconds']:.0f} |")  # fmt: skip
+    split = [r for r in records if r.get("watershed")]
+    if split:
+        lines += ["", "Without → with the watershed split of touching nuclei (`--watershed_split true`, the same model and test images):", "",
+                  "| Dataset | Method | Seed | mDice legacy | mDice | AJI | PQ | F1@0.5 | IoU |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for r in split:
+            pairs = [f"{_fmt(r['metrics'][k]['mean'])} → {_fmt(r['watershed']['metrics'][k]['mean'])}"
+                     for k in ("mdice_legacy", "mdice", "aji", "pq", "f1_50", "iou")]  # fmt: skip
+            lines.append(f"| {r['dataset']} | {r['method']} | {r.get('seed', 0)} | " + " | ".join(pairs) + " |")
     cpus = sorted({f"{r['cpu']} ({'native bf16' if r.get('native_bf16') else 'no native bf16: fp32'}, {r.get('torch_threads')} threads)"
                    for r in records if r.get("cpu")})  # fmt: skip
     if cpus:

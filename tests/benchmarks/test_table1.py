@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,32 @@ def test_publish_merges_records_replaces_a_rerun_cell_and_copies_the_curves(tmp_
     assert "0.6000" in path.with_suffix(".md").read_text()
     assert (images / "dsb_bf_s2l_seed0.png").read_bytes() == b"png"
     assert not (images / "dsb_bf_s2l_r1r4_seed0.png").exists()  # no curves for that cell: nothing copied
+
+
+def test_report_shows_metrics_without_and_with_the_watershed_split():
+    split = {"metrics": {name: {"mean": 0.6, "std": 0.0, "n": 3} for name in ("iou", "mdice_legacy", "mdice", "aji", "pq", "f1_50")},
+             "dataset_iou": 0.7}  # fmt: skip
+    text = table1.results_markdown([_record("s2l", 0, 0.8, watershed=split), _record("s2l_r1r4", 0, 0.9)], "cpu")
+    assert "| dsb_bf | s2l | 0 | 0.5000 → 0.6000 | 0.5000 → 0.6000 | 0.5000 → 0.6000 | 0.5000 → 0.6000 | 0.5000 → 0.6000 | 0.8000 → 0.6000 |" in text
+    assert "| dsb_bf | s2l_r1r4 | 0 | 0.5000 →" not in text  # a record without watershed metrics has no row
+
+
+def test_a_finished_cell_from_before_the_watershed_column_is_evaluated_with_it_once(tmp_path, monkeypatch):
+    cell = tmp_path / table1.cell_name("dsb_bf", "s2l", 0, 0)
+    (cell / "models").mkdir(parents=True)
+    (cell / "models" / "model.pt").write_bytes(b"")
+    (cell / "record.json").write_text(json.dumps(_record("s2l", 0, 0.8)))
+    calls = []
+
+    def fake_bundle(run_id, configs, args, log):
+        calls.append((run_id, args))
+        Path(args["output_dir"]).mkdir(parents=True, exist_ok=True)
+        (Path(args["output_dir"]) / "metrics.json").write_text(json.dumps({"metrics": {"iou": {"mean": 0.7}}, "dataset_iou": 0.71}))
+        return 1.0
+
+    monkeypatch.setattr(table1, "_bundle", fake_bundle)
+    for _ in range(2):
+        record = table1.run_cell("dsb_bf", "s2l", 0, "cpu", tmp_path, tmp_path, 0)
+    assert [(run_id, args["watershed_split"], args["output_dir"]) for run_id, args in calls] == [("evaluating", True, cell / "watershed")]
+    assert record["watershed"] == {"metrics": {"iou": {"mean": 0.7}}, "dataset_iou": 0.71, "eval_seconds": 1.0}
+    assert json.loads((cell / "record.json").read_text())["watershed"] == record["watershed"]
