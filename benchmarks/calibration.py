@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         validation_items = [validation[i] for i in range(len(validation))]
         training_items = [training[i] for i in range(len(training))]
         amp = workflow.parser.get_parsed_content("amp_dtype")
-        inferer = WholeImageInferer(amp_dtype=amp, channels_last=amp is not None)
+        inferer = WholeImageInferer(amp_dtype=amp)
         start, last_output = time.perf_counter(), {}
 
         def foreground_probability(items: list[dict]) -> list[torch.Tensor]:

@@ -31,6 +31,27 @@ def test_pad_mode_is_the_network_on_the_zero_padded_image(network):
         torch.testing.assert_close(WholeImageInferer()(image, network), network(padded)[..., :50, :70])
 
 
+@pytest.mark.parametrize("channels_last, amp_dtype, expected", [
+    (None, None, True),  # CPU: channels-last inputs by default, also in fp32
+    (False, None, False),
+    (True, None, True),
+    (None, torch.bfloat16, True),
+])  # fmt: skip
+def test_channels_last_inputs_on_cpu_by_default_with_the_same_logits(network, channels_last, amp_dtype, expected):
+    seen = []
+
+    def recording(x):
+        seen.append(x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous())
+        return network(x)
+
+    image = torch.randn(1, 3, 64, 64)
+    logits = WholeImageInferer(channels_last=channels_last, amp_dtype=amp_dtype)(image, recording)
+    assert seen == [expected]
+    if amp_dtype is None:
+        with torch.no_grad():
+            torch.testing.assert_close(logits, network(image), atol=1e-5, rtol=1e-4)
+
+
 def test_errors():
     with pytest.raises(ValueError, match="unknown inference mode 'tiles'"):
         WholeImageInferer(mode="tiles")

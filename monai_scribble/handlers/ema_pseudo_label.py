@@ -56,7 +56,7 @@ class EMAPseudoLabelHandler:
         batch_size: most images per inference batch (same-size images only; fewer for images so large
             that a batch would exceed ``2**20`` pixels).
         amp_dtype: autocast dtype for inference (``None``: full precision).
-        channels_last: feed channels-last tensors (faster with bf16 on CPU).
+        channels_last: feed channels-last tensors (``None``: as :class:`~monai_scribble.inferers.WholeImageInferer`).
         threshold: confidence threshold of the pseudo-labels, for the quality measurement (as the trainer's).
         background_threshold: that of the background pseudo-labels (``None``: ``threshold``; as the trainer's).
         enabled: ``False`` attaches nothing (methods without pseudo-labels: supervised, scribble-only).
@@ -72,7 +72,7 @@ class EMAPseudoLabelHandler:
         device: str | torch.device = "cpu",
         batch_size: int = 8,
         amp_dtype: torch.dtype | None = None,
-        channels_last: bool = False,
+        channels_last: bool | None = None,
         threshold: float = 0.8,
         background_threshold: float | None = None,
         enabled: bool = True,
