@@ -10,7 +10,9 @@ Each cell runs the bundle's own commands in a subprocess (``training`` with trai
 in the paper) in ``<out>/<dataset>_<method>_fold<k>_seed<s>/``. A finished cell (``record.json`` present)
 is not rerun; an interrupted one resumes from its training checkpoint. Every cell is also evaluated with
 the watershed split of touching nuclei (``<cell>/watershed/``; a finished cell from before that column gets it
-when its model is still there). ``--publish`` merges the records
+when its model is still there). ``--warmup_from <copy of an s2l_r1r4 cell>`` starts new scribble cells from that
+cell's end-of-warm-up checkpoint (the warm-up does not depend on the contrastive terms), so S2L, +R1, +R4 and
++R1+R4 compare main stages from one warm-up on one machine, each for two thirds of a cell's time. ``--publish`` merges the records
 into the committed ``benchmarks/results/`` files (a rerun cell replaces its record) and copies each cell's
 curves to ``docs/images/table1_<profile>/``; rerunning a finished grid with it only publishes.
 
@@ -220,13 +222,88 @@ def subset_split_file(dataset: str, size: int, fold: int, data_root: Path, out: 
     return path
 
 
+def warmup_checkpoint_for(state: dict, method: str) -> dict:
+    """The end-of-warm-up training checkpoint ``state`` of an S2L + contrastive cell, made into ``method``'s.
+
+    The warm-up trains the network alone (projection heads get no gradient and hold no optimiser state, and
+    the sampling generator is untouched), so ``method``'s warm-up is ``state``'s: only the heads ``method``
+    has no term for are dropped, from the loss, from the optimiser's head group (the last) and, with no term
+    left, the sampler's generator state.
+
+    Raises:
+        ValueError: ``state`` lacks a head ``method`` needs, or its heads already hold optimiser state
+            (not a warm-up checkpoint).
+    """
+    import copy
+
+    from monai_scribble.engines.presets import contrastive_terms
+    from monai_scribble.losses import MultiscaleContrastiveLoss
+
+    state = dict(state)
+    if "contrastive" not in state:
+        raise ValueError("the checkpoint has no contrastive heads: branch from an S2L + contrastive cell (e.g. s2l_r1r4)")
+    have = [term for term in contrastive_terms("s2l_r1r4") if any(k.startswith(f"heads.{term.name}.") for k in state["contrastive"])]
+    want = [term.name for term in contrastive_terms(method)]
+    missing = sorted(set(want) - {term.name for term in have})
+    if missing:
+        raise ValueError(f"the checkpoint has no head {missing} that {method} needs")
+    # the owner of each parameter of the optimiser's head group, in the order the loss's parameters() lists them
+    owners = [name.split(".")[1] for name, _ in MultiscaleContrastiveLoss(have).named_parameters()]
+    optimizer = copy.deepcopy(state["optimizer"])
+    head_group = optimizer["param_groups"][-1]
+    if len(head_group["params"]) != len(owners):
+        raise ValueError(f"the optimiser's last group has {len(head_group['params'])} parameters, the heads have {len(owners)}")
+    if any(index in optimizer["state"] for index in head_group["params"]):
+        raise ValueError("the heads already hold optimiser state: not an end-of-warm-up checkpoint")
+    if want:
+        head_group["params"] = [index for index, owner in zip(head_group["params"], owners) if owner in want]
+        state["contrastive"] = {k: v for k, v in state["contrastive"].items() if not k.startswith("heads.") or k.split(".")[1] in want}
+    else:
+        del state["contrastive"]
+        optimizer["param_groups"] = optimizer["param_groups"][:-1]
+        if "rng" in state:
+            state["rng"] = {**state["rng"], "samplers": []}
+    state["optimizer"] = optimizer
+    return state
+
+
+def branch_from_warmup(source: Path, cell: Path, method: str, warmup_epochs: int) -> None:
+    """Start ``cell`` (``method``) from ``source``'s end-of-warm-up checkpoint: ablations that share one warm-up.
+
+    Copies ``source``'s EMA maps, best model and TensorBoard logs and writes :func:`warmup_checkpoint_for` of
+    its ``checkpoints/checkpoint_epoch=<warmup_epochs>.pt``; training then resumes there. Take the source as
+    a copy of the cell folder made while that checkpoint exists (it is replaced 10 epochs later).
+    """
+    import shutil
+
+    import torch
+
+    from monai_scribble.engines.run_checks import read_training_checkpoint
+
+    checkpoint = source / "checkpoints" / f"checkpoint_epoch={warmup_epochs}.pt"
+    if not checkpoint.is_file():
+        raise SystemExit(f"--warmup_from {source}: no {checkpoint.name} there; copy the source cell while its end-of-warm-up checkpoint exists")
+    state = warmup_checkpoint_for(read_training_checkpoint(checkpoint), method)
+    (cell / "checkpoints").mkdir(parents=True)
+    for folder in ("ema", "models", "tensorboard"):
+        if (source / folder).is_dir():
+            shutil.copytree(source / folder, cell / folder)
+    torch.save(state, cell / "checkpoints" / checkpoint.name)
+    (cell / "warmup_from.json").write_text(json.dumps({"source": source.name, "epoch": warmup_epochs}) + "\n")
+
+
 def cell_name(dataset: str, method: str, fold: int, seed: int) -> str:
     """A cell's folder under ``--out``: ``<dataset>_<method>_fold<k>_seed<s>``."""
     return f"{dataset}_{method}_fold{fold}_seed{seed}"
 
 
-def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path, out: Path, seed: int) -> dict:
-    """Train and evaluate one cell (skipped when its record exists); returns its record."""
+def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path, out: Path, seed: int,
+             warmup_from: Path | None = None) -> dict:
+    """Train and evaluate one cell (skipped when its record exists); returns its record.
+
+    ``warmup_from``: a cell folder of the same dataset, fold and seed holding its end-of-warm-up checkpoint; a new
+    scribble cell starts there (:func:`branch_from_warmup`) and trains only the main stage.
+    """
     from monai_scribble.visualize import training_summary
 
     cell = out / cell_name(dataset, method, fold, seed)
@@ -248,6 +325,8 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
             record["watershed"] = evaluate_with_watershed(cell, common, log)
             record_path.write_text(json.dumps(record, indent=1))
         return record
+    if warmup_from is not None and method != "supervised" and not (cell / "checkpoints").is_dir():
+        branch_from_warmup(Path(warmup_from), cell, method, int(overrides["warmup_epochs"]))
     cell.mkdir(parents=True, exist_ok=True)
     resume = any((cell / "checkpoints").glob("checkpoint_epoch=*.pt"))
     train_seconds = _bundle("training", [TRAIN], {**common, **overrides, "method": method, "select_by": "iou", "resume": resume}, log)
@@ -264,7 +343,9 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
         "dataset": dataset, "method": method, "fold": fold, "seed": seed, "profile": profile,
         "metrics": summary["metrics"], "dataset_iou": summary["dataset_iou"], "n_test_images": summary["n_images"],
         "train_seconds": round(train_seconds, 1), "eval_seconds": round(eval_seconds, 1), "epochs": overrides.get("max_epochs"),
-        "schedule": {**overrides, **({"train_subset": subset} if subset else {})}, "resumed": resume, "split_file": str(split_file.relative_to(REPO_ROOT)),
+        "schedule": {**overrides, **({"train_subset": subset} if subset else {})}, "resumed": resume,
+        **({"warmup_from": json.loads((cell / "warmup_from.json").read_text())} if (cell / "warmup_from.json").is_file() else {}),
+        "split_file": str(split_file.relative_to(REPO_ROOT)),
         "model_selection": "validation IoU (full masks, as in the paper)", "git_commit": git_commit(),
         **cpu_info(),
         "validation_curve": {"epochs": epochs, "val_iou": values},
@@ -402,6 +483,9 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--data_root", default=None, help=f"folder holding dsb2018/ and monuseg/ (default ${DATA_ENV_VAR} or ../shared/data)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="split / scribble / training seeds (one cell each)")
     parser.add_argument("--out", default="runs/table1")
+    parser.add_argument("--warmup_from", default=None,
+                        help="a copy of an S2L+R1+R4 cell folder (same dataset, fold, seed) holding its end-of-warm-up checkpoint: "
+                             "new scribble cells start there and train only the main stage (ablations of one warm-up)")
     parser.add_argument("--publish", action="store_true",
                         help="after each cell, merge the records into benchmarks/results/ and copy the curves to docs/images/ (to commit)")
     args = parser.parse_args(argv)
@@ -414,7 +498,7 @@ def main(argv: list[str] | None = None) -> str:
             for fold in args.folds:
                 for seed in args.seeds:
                     print(f"[table1] {args.profile}: {dataset} / {method} / fold {fold} / seed {seed}", flush=True)
-                    records.append(run_cell(dataset, method, fold, args.profile, root, out_dir, seed))
+                    records.append(run_cell(dataset, method, fold, args.profile, root, out_dir, seed, args.warmup_from))
                     (out_dir / "results.json").write_text(json.dumps(records, indent=1))
                     (out_dir / "results.md").write_text(results_markdown(records, args.profile))
                     if args.publish:

@@ -130,3 +130,57 @@ def test_a_finished_cell_from_before_the_watershed_column_is_evaluated_with_it_o
     assert [(run_id, args["watershed_split"], args["output_dir"]) for run_id, args in calls] == [("evaluating", True, cell / "watershed")]
     assert record["watershed"] == {"metrics": {"iou": {"mean": 0.7}}, "dataset_iou": 0.71, "eval_seconds": 1.0}
     assert json.loads((cell / "record.json").read_text())["watershed"] == record["watershed"]
+
+
+@pytest.mark.parametrize("method", ["s2l", "s2l_r1", "s2l_r4"])
+def test_a_warmup_checkpoint_of_s2l_r1r4_loads_into_each_ablation(method):
+    import torch
+
+    from monai_scribble.engines.presets import contrastive_terms, optimizer_param_groups
+    from monai_scribble.losses import MultiscaleContrastiveLoss
+    from monai_scribble.networks import MultiscaleUNet
+
+    def run(method):
+        torch.manual_seed(0)
+        network = MultiscaleUNet(feature_names=("d5", "d3"))
+        terms = contrastive_terms(method)
+        loss = MultiscaleContrastiveLoss(terms, seed=0) if terms else None
+        optimizer = torch.optim.RAdam(optimizer_param_groups(network, loss, 1e-3), lr=1e-3)
+        return network, loss, optimizer
+
+    network, loss, optimizer = run("s2l_r1r4")
+    network(torch.randn(2, 3, 64, 64)).sum().backward()  # a warm-up step: the heads get no gradient
+    optimizer.step()
+    state = {"network": network.state_dict(), "contrastive": loss.state_dict(), "optimizer": optimizer.state_dict(),
+             "rng": {"samplers": [loss.rng_state()]}}  # fmt: skip
+    branched = table1.warmup_checkpoint_for(state, method)
+    network_b, loss_b, optimizer_b = run(method)
+    network_b.load_state_dict(branched["network"])
+    optimizer_b.load_state_dict(branched["optimizer"])  # group sizes match, or this raises
+    assert ("contrastive" in branched) == (loss_b is not None)
+    if loss_b is not None:
+        loss_b.load_state_dict(branched["contrastive"])  # strict: exactly the heads of the method's terms
+        for name, value in loss_b.state_dict().items():
+            torch.testing.assert_close(value, state["contrastive"][name])
+    assert len(branched["rng"]["samplers"]) == (1 if loss_b is not None else 0)
+    for p, q in zip(network.parameters(), network_b.parameters()):
+        torch.testing.assert_close(optimizer.state[p]["exp_avg"], optimizer_b.state[q]["exp_avg"])
+    assert set(state["contrastive"]) > set(branched.get("contrastive", {}))  # the source state is left as it was
+
+
+def test_a_checkpoint_whose_heads_trained_is_not_a_warmup_one():
+    import torch
+
+    from monai_scribble.engines.presets import contrastive_terms, optimizer_param_groups
+    from monai_scribble.losses import MultiscaleContrastiveLoss
+    from monai_scribble.networks import MultiscaleUNet
+
+    network, loss = MultiscaleUNet(feature_names=("d5", "d3")), MultiscaleContrastiveLoss(contrastive_terms("s2l_r1r4"), seed=0)
+    optimizer = torch.optim.RAdam(optimizer_param_groups(network, loss, 1e-3), lr=1e-3)
+    sum(p.sum() for p in loss.parameters()).backward()
+    optimizer.step()
+    state = {"network": network.state_dict(), "contrastive": loss.state_dict(), "optimizer": optimizer.state_dict()}
+    with pytest.raises(ValueError, match="not an end-of-warm-up checkpoint"):
+        table1.warmup_checkpoint_for(state, "s2l")
+    with pytest.raises(ValueError, match="no contrastive heads"):
+        table1.warmup_checkpoint_for({"network": {}, "optimizer": {}}, "s2l")
