@@ -12,7 +12,9 @@ is not rerun; an interrupted one resumes from its training checkpoint. Every cel
 the watershed split of touching nuclei (``<cell>/watershed/``; a finished cell from before that column gets it
 when its model is still there). ``--warmup_from <copy of an s2l_r1r4 cell>`` starts new scribble cells from that
 cell's end-of-warm-up checkpoint (the warm-up does not depend on the contrastive terms), so S2L, +R1, +R4 and
-+R1+R4 compare main stages from one warm-up on one machine, each for two thirds of a cell's time. ``--publish`` merges the records
++R1+R4 compare main stages from one warm-up on one machine, each for two thirds of a cell's time. ``--variant NAME
+--set ID=VALUE ...`` trains and evaluates cells with bundle overrides (an option against the authors' defaults) in
+their own folders, ``<dataset>_<method>-<NAME>_fold<k>_seed<s>``; they are listed per cell, not in Table 1. ``--publish`` merges the records
 into the committed ``benchmarks/results/`` files (a rerun cell replaces its record) and copies each cell's
 curves to ``docs/images/table1_<profile>/``; rerunning a finished grid with it only publishes.
 
@@ -292,21 +294,28 @@ def branch_from_warmup(source: Path, cell: Path, method: str, warmup_epochs: int
     (cell / "warmup_from.json").write_text(json.dumps({"source": source.name, "epoch": warmup_epochs}) + "\n")
 
 
-def cell_name(dataset: str, method: str, fold: int, seed: int) -> str:
-    """A cell's folder under ``--out``: ``<dataset>_<method>_fold<k>_seed<s>``."""
-    return f"{dataset}_{method}_fold{fold}_seed{seed}"
+def cell_name(dataset: str, method: str, fold: int, seed: int, variant: str | None = None) -> str:
+    """A cell's folder under ``--out``: ``<dataset>_<method>[-<variant>]_fold<k>_seed<s>``."""
+    return f"{dataset}_{method}{'-' + variant if variant else ''}_fold{fold}_seed{seed}"
+
+
+def method_label(record: dict) -> str:
+    """``method``, or ``method (variant)`` for a cell run with ``--variant``."""
+    return f"{record['method']} ({record['variant']})" if record.get("variant") else record["method"]
 
 
 def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path, out: Path, seed: int,
-             warmup_from: Path | None = None) -> dict:
+             warmup_from: Path | None = None, variant: str | None = None, settings: dict | None = None) -> dict:
     """Train and evaluate one cell (skipped when its record exists); returns its record.
 
     ``warmup_from``: a cell folder of the same dataset, fold and seed holding its end-of-warm-up checkpoint; a new
-    scribble cell starts there (:func:`branch_from_warmup`) and trains only the main stage.
+    scribble cell starts there (:func:`branch_from_warmup`) and trains only the main stage. ``variant`` names a cell
+    trained and evaluated with the bundle overrides ``settings`` (an option against the authors' defaults).
     """
     from monai_scribble.visualize import training_summary
 
-    cell = out / cell_name(dataset, method, fold, seed)
+    cell = out / cell_name(dataset, method, fold, seed, variant)
+    settings = dict(settings or {})
     record_path = cell / "record.json"
     overrides = schedule(profile, dataset)
     subset = overrides.pop("train_subset", None)
@@ -315,7 +324,7 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
     else:
         split_file = SPLITS / f"{dataset}_seed{SPLIT_SEED}_fold{fold}.json"  # the same test images for every seed
     common = {"dataset": dataset, "dataset_dir": data_root / DATASET_DIRS[dataset], "fold": fold, "seed": seed,
-              "output_dir": cell, "ckpt_dir": cell / "models", "num_workers": 0}
+              "output_dir": cell, "ckpt_dir": cell / "models", "num_workers": 0, **settings}
     if split_file.is_file():
         common["split_file"] = split_file
     log = cell / "log.txt"
@@ -340,7 +349,8 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
     epochs, values = validation_curve(cell)
     curves = plot_cell_curves(cell)
     record = {
-        "dataset": dataset, "method": method, "fold": fold, "seed": seed, "profile": profile,
+        "dataset": dataset, "method": method, **({"variant": variant, "settings": settings} if variant else {}),
+        "fold": fold, "seed": seed, "profile": profile,
         "metrics": summary["metrics"], "dataset_iou": summary["dataset_iou"], "n_test_images": summary["n_images"],
         "train_seconds": round(train_seconds, 1), "eval_seconds": round(eval_seconds, 1), "epochs": overrides.get("max_epochs"),
         "schedule": {**overrides, **({"train_subset": subset} if subset else {})}, "resumed": resume,
@@ -353,7 +363,7 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
         "dynamics": {k: v for k, v in training_summary(cell / "tensorboard").items() if k != "val_iou"},
         "watershed": watershed,
         "curves_png": str(curves.relative_to(out)) if curves else None,
-        "command": cell_command(dataset, method, fold, profile, seed),
+        "command": cell_command(dataset, method, fold, profile, seed, variant, settings),
     }  # fmt: skip
     record_path.write_text(json.dumps(record, indent=1))
     return record
@@ -372,9 +382,10 @@ def evaluate_with_watershed(cell: Path, common: dict, log: Path) -> dict:
     return {"metrics": summary["metrics"], "dataset_iou": summary["dataset_iou"], "eval_seconds": round(seconds, 1)}
 
 
-def cell_command(dataset: str, method: str, fold: int, profile: str, seed: int) -> str:
+def cell_command(dataset: str, method: str, fold: int, profile: str, seed: int, variant: str | None = None, settings: dict | None = None) -> str:
     """The harness command that (re)runs one cell."""
-    return f"python benchmarks/table1.py --profile {profile} --datasets {dataset} --methods {method} --folds {fold} --seeds {seed}"
+    options = f" --variant {variant}" + "".join(f" --set {k}={v}" for k, v in (settings or {}).items()) if variant else ""
+    return f"python benchmarks/table1.py --profile {profile} --datasets {dataset} --methods {method} --folds {fold} --seeds {seed}{options}"
 
 
 def _fmt(value: float | None) -> str:
@@ -395,7 +406,8 @@ def results_markdown(records: list[dict], profile: str) -> str:
     datasets = [d for d in ("dsb_bf", "dsb_fluo", "monuseg", "dsb_histo") if any(r["dataset"] == d for r in records)]
     by_cell: dict[tuple[str, str], list[dict]] = {}
     for r in records:
-        by_cell.setdefault((r["dataset"], r["method"]), []).append(r)
+        if not r.get("variant"):  # options against the authors' defaults are listed per cell only
+            by_cell.setdefault((r["dataset"], r["method"]), []).append(r)
     lines = [f"# Table 1: ours ({profile} profile) beside the paper", "",
              "mDice (legacy evaluation, as the paper's code) / IoU on the test split, mean ± std over seeds (n = seeds); "
              "paper values from Oh, Lee & Jeong, ISBI 2022.", "",
@@ -420,7 +432,7 @@ def results_markdown(records: list[dict], profile: str) -> str:
         dyn = r.get("dynamics") or {}
         best = f"{_fmt(conv.get('best'))} ({conv.get('best_epoch')})" if conv.get("best") is not None else "–"
         r4 = f"{dyn['r4_nonzero_share']:.0%}" if "r4_nonzero_share" in dyn else "–"
-        lines.append(f"| {r['dataset']} | {r['method']} | {r.get('seed', 0)} | {_fmt(m['mdice']['mean'])} | {_fmt(m['aji']['mean'])} | "
+        lines.append(f"| {r['dataset']} | {method_label(r)} | {r.get('seed', 0)} | {_fmt(m['mdice']['mean'])} | {_fmt(m['aji']['mean'])} | "
                      f"{_fmt(m['pq']['mean'])} | {_fmt(m['f1_50']['mean'])} | {_fmt(r['dataset_iou'])} | {best} | "
                      f"{'yes' if conv.get('converged') else 'no' if conv else '–'} | {r4} | {r['epochs']} | {r['train_seconds']:.0f} |")  # fmt: skip
     split = [r for r in records if r.get("watershed")]
@@ -430,7 +442,11 @@ def results_markdown(records: list[dict], profile: str) -> str:
         for r in split:
             pairs = [f"{_fmt(r['metrics'][k]['mean'])} → {_fmt(r['watershed']['metrics'][k]['mean'])}"
                      for k in ("mdice_legacy", "mdice", "aji", "pq", "f1_50", "iou")]  # fmt: skip
-            lines.append(f"| {r['dataset']} | {r['method']} | {r.get('seed', 0)} | " + " | ".join(pairs) + " |")
+            lines.append(f"| {r['dataset']} | {method_label(r)} | {r.get('seed', 0)} | " + " | ".join(pairs) + " |")
+    variants = {r["variant"]: r["settings"] for r in records if r.get("variant")}
+    if variants:
+        lines += ["", "Variants (bundle overrides on top of the profile): "
+                  + "; ".join(f"{name}: " + ", ".join(f"`{k}={v}`" for k, v in settings.items()) for name, settings in sorted(variants.items()))]
     cpus = sorted({f"{r['cpu']} ({'native bf16' if r.get('native_bf16') else 'no native bf16: fp32'}, {r.get('torch_threads')} threads)"
                    for r in records if r.get("cpu")})  # fmt: skip
     if cpus:
@@ -446,26 +462,28 @@ def publish(records: list[dict], profile: str, out_dir: Path, results_dir: Path 
             images_dir: Path | None = None) -> Path:
     """Merge ``records`` into the committed results of ``profile`` (a rerun cell replaces its record) and rewrite its table.
 
-    Each cell's ``curves.png`` is copied to ``docs/images/table1_<profile>/<dataset>_<method>_seed<s>.png`` (the name
-    README uses). Returns the JSON path.
+    Each cell's ``curves.png`` is copied to ``docs/images/table1_<profile>/<dataset>_<method>[-<variant>]_seed<s>.png``
+    (the name README uses). Returns the JSON path.
     """
     import shutil
 
     name = PUBLISHED.get(profile, f"table1_{profile}")
     path = results_dir / f"{name}.json"
-    key = lambda r: (r["dataset"], r["method"], r.get("fold", 0), r.get("seed", 0))  # noqa: E731
+    key = lambda r: (r["dataset"], r["method"], r.get("variant") or "", r.get("fold", 0), r.get("seed", 0))  # noqa: E731
     merged = {key(r): r for r in (json.loads(path.read_text()) if path.is_file() else [])}
     merged.update({key(r): r for r in records})
     order = {m: i for i, m in enumerate(METHODS)}
-    ordered = sorted(merged.values(), key=lambda r: (r["dataset"], order.get(r["method"], 99), r.get("fold", 0), r.get("seed", 0)))
+    ordered = sorted(merged.values(), key=lambda r: (r["dataset"], order.get(r["method"], 99), r.get("variant") or "", r.get("fold", 0), r.get("seed", 0)))
     path.write_text(json.dumps(ordered, indent=1) + "\n")
     path.with_suffix(".md").write_text(results_markdown(ordered, profile))
     images_dir = images_dir or REPO_ROOT / "docs" / "images" / f"table1_{profile}"
     for r in records:
-        curves = out_dir / cell_name(r["dataset"], r["method"], r.get("fold", 0), r.get("seed", 0)) / "curves.png"
+        name = cell_name(r["dataset"], r["method"], r.get("fold", 0), r.get("seed", 0), r.get("variant"))
+        curves = out_dir / name / "curves.png"
         if curves.is_file():
             images_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(curves, images_dir / f"{r['dataset']}_{r['method']}_seed{r.get('seed', 0)}.png")
+            variant = f"-{r['variant']}" if r.get("variant") else ""
+            shutil.copyfile(curves, images_dir / f"{r['dataset']}_{r['method']}{variant}_seed{r.get('seed', 0)}.png")
     return path
 
 
@@ -486,9 +504,14 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--warmup_from", default=None,
                         help="a copy of an S2L+R1+R4 cell folder (same dataset, fold, seed) holding its end-of-warm-up checkpoint: "
                              "new scribble cells start there and train only the main stage (ablations of one warm-up)")
+    parser.add_argument("--variant", default=None, help="name of the cells trained with the --set overrides (cell <dataset>_<method>-<variant>_...)")
+    parser.add_argument("--set", action="append", default=[], metavar="ID=VALUE", help="bundle override for --variant, e.g. --set ema_background_threshold=0.6")
     parser.add_argument("--publish", action="store_true",
                         help="after each cell, merge the records into benchmarks/results/ and copy the curves to docs/images/ (to commit)")
     args = parser.parse_args(argv)
+    if bool(args.variant) != bool(args.set) or any("=" not in item for item in args.set):
+        parser.error("--variant NAME and --set ID=VALUE go together (a variant is the default cell plus its overrides)")
+    settings = dict(item.split("=", 1) for item in args.set)
     root = Path(args.data_root or default_data_root()).resolve()
     out_dir = Path(args.out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -498,7 +521,7 @@ def main(argv: list[str] | None = None) -> str:
             for fold in args.folds:
                 for seed in args.seeds:
                     print(f"[table1] {args.profile}: {dataset} / {method} / fold {fold} / seed {seed}", flush=True)
-                    records.append(run_cell(dataset, method, fold, args.profile, root, out_dir, seed, args.warmup_from))
+                    records.append(run_cell(dataset, method, fold, args.profile, root, out_dir, seed, args.warmup_from, args.variant, settings))
                     (out_dir / "results.json").write_text(json.dumps(records, indent=1))
                     (out_dir / "results.md").write_text(results_markdown(records, args.profile))
                     if args.publish:

@@ -184,3 +184,28 @@ def test_a_checkpoint_whose_heads_trained_is_not_a_warmup_one():
         table1.warmup_checkpoint_for(state, "s2l")
     with pytest.raises(ValueError, match="no contrastive heads"):
         table1.warmup_checkpoint_for({"network": {}, "optimizer": {}}, "s2l")
+
+
+def test_a_variant_is_its_own_cell_listed_beside_the_default_and_kept_out_of_table1(tmp_path):
+    settings = {"ema_background_threshold": "0.6"}
+    assert table1.cell_name("dsb_bf", "s2l_r1r4", 0, 1, "bg06") == "dsb_bf_s2l_r1r4-bg06_fold0_seed1"
+    assert table1.cell_command("dsb_bf", "s2l_r1r4", 0, "cpu", 1, "bg06", settings).endswith(
+        "--seeds 1 --variant bg06 --set ema_background_threshold=0.6")
+    variant = _record("s2l_r1r4", 0, 0.2, variant="bg06", settings=settings)
+    results, out = tmp_path / "results", tmp_path / "runs"
+    (out / "dsb_bf_s2l_r1r4-bg06_fold0_seed0").mkdir(parents=True)
+    (out / "dsb_bf_s2l_r1r4-bg06_fold0_seed0" / "curves.png").write_bytes(b"png")
+    results.mkdir()
+    path = table1.publish([_record("s2l_r1r4", 0, 0.9), variant], "cpu", out, results, tmp_path / "images")
+    assert len(json.loads(path.read_text())) == 2  # the variant does not replace the default cell
+    text = path.with_suffix(".md").read_text()
+    assert "| s2l_r1r4 | 0.5000 / 0.9000 | 1 |" in text  # Table 1 holds the default only
+    assert "| dsb_bf | s2l_r1r4 (bg06) | 0 |" in text and "bg06: `ema_background_threshold=0.6`" in text
+    assert (tmp_path / "images" / "dsb_bf_s2l_r1r4-bg06_seed0.png").is_file()
+
+
+@pytest.mark.parametrize("argv", [["--variant", "bg06"], ["--set", "ema_background_threshold=0.6"], ["--variant", "x", "--set", "novalue"]])
+def test_variant_and_set_go_together(argv, capsys):
+    with pytest.raises(SystemExit):
+        table1.main(argv)
+    assert "--variant NAME and --set ID=VALUE go together" in capsys.readouterr().err
