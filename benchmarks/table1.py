@@ -10,12 +10,15 @@ Each cell runs the bundle's own commands in a subprocess (``training`` with trai
 in the paper) in ``<out>/<dataset>_<method>_fold<k>_seed<s>/``. A finished cell (``record.json`` present)
 is not rerun; an interrupted one resumes from its training checkpoint. Every cell is also evaluated with
 the watershed split of touching nuclei (``<cell>/watershed/``; a finished cell from before that column gets it
-when its model is still there). ``--warmup_from <copy of an s2l_r1r4 cell>`` starts new scribble cells from that
-cell's end-of-warm-up checkpoint (the warm-up does not depend on the contrastive terms), so S2L, +R1, +R4 and
-+R1+R4 compare main stages from one warm-up on one machine, each for two thirds of a cell's time. ``--variant NAME
---set ID=VALUE ...`` trains and evaluates cells with bundle overrides (an option against the authors' defaults) in
-their own folders, ``<dataset>_<method>-<NAME>_fold<k>_seed<s>``; they are listed per cell, not in Table 1. ``--publish`` merges the records
-into the committed ``benchmarks/results/`` files (a rerun cell replaces its record) and copies each cell's
+when its model is still there).
+
+Ablations from one warm-up: the warm-up does not depend on the contrastive terms, so an s2l_r1r4 cell keeps a
+copy of itself at its end-of-warm-up checkpoint (``<cell>/warmup/``), and ``--warmup_from <that cell>`` starts new
+S2L, +R1 and +R4 cells (and variants) there: main stages compared from one warm-up on one machine, each for two
+thirds of a cell's time. ``--variant NAME --set ID=VALUE ...`` trains and evaluates cells with bundle overrides
+(an option against the authors' defaults) in their own folders, ``<dataset>_<method>-<NAME>_fold<k>_seed<s>``;
+they are listed per cell, not in Table 1. ``--publish`` merges the records into the committed
+``benchmarks/results/`` files (a rerun cell replaces its record) and copies each cell's
 curves to ``docs/images/table1_<profile>/``; rerunning a finished grid with it only publishes.
 
 Splits: the ids of every split used are published in ``bundles/scribble_cell_segmentation/configs/splits/``
@@ -51,6 +54,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -269,12 +273,40 @@ def warmup_checkpoint_for(state: dict, method: str) -> dict:
     return state
 
 
+WARMUP_POLL_SECONDS = 2.0
+"""How often :func:`keep_warmup_copy` looks for the end-of-warm-up checkpoint (the next one comes 10 epochs later)."""
+
+
+def keep_warmup_copy(cell: Path, warmup_epochs: int, done: threading.Event, poll_seconds: float = 2.0) -> None:
+    """Copy ``cell`` to ``<cell>/warmup/`` as soon as its end-of-warm-up checkpoint exists, for ``--warmup_from``.
+
+    Runs beside the training subprocess until ``done`` is set. The training checkpoint of epoch
+    ``warmup_epochs`` is replaced 10 epochs later and the EMA generation it records at a later refresh, so the
+    checkpoint, the EMA maps, the best model and the TensorBoard logs are copied when it appears (the
+    checkpoint is written under another name and renamed, so it is complete once it exists).
+    """
+    import shutil
+
+    checkpoint = cell / "checkpoints" / f"checkpoint_epoch={warmup_epochs}.pt"
+    target = cell / "warmup"
+    while not target.exists() and not done.wait(poll_seconds):
+        if checkpoint.is_file():
+            partial = cell / ".warmup.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            (partial / "checkpoints").mkdir(parents=True)
+            shutil.copy2(checkpoint, partial / "checkpoints" / checkpoint.name)
+            for folder in ("ema", "models", "tensorboard"):
+                if (cell / folder).is_dir():
+                    shutil.copytree(cell / folder, partial / folder)
+            partial.rename(target)
+
+
 def branch_from_warmup(source: Path, cell: Path, method: str, warmup_epochs: int) -> None:
     """Start ``cell`` (``method``) from ``source``'s end-of-warm-up checkpoint: ablations that share one warm-up.
 
-    Copies ``source``'s EMA maps, best model and TensorBoard logs and writes :func:`warmup_checkpoint_for` of
-    its ``checkpoints/checkpoint_epoch=<warmup_epochs>.pt``; training then resumes there. Take the source as
-    a copy of the cell folder made while that checkpoint exists (it is replaced 10 epochs later).
+    ``source``: an s2l_r1r4 cell folder (its ``warmup/`` copy, which the harness makes, is used) or such a copy.
+    Copies its EMA maps, best model and TensorBoard logs and writes :func:`warmup_checkpoint_for` of its
+    ``checkpoints/checkpoint_epoch=<warmup_epochs>.pt``; training then resumes there.
     """
     import shutil
 
@@ -282,6 +314,8 @@ def branch_from_warmup(source: Path, cell: Path, method: str, warmup_epochs: int
 
     from monai_scribble.engines.run_checks import read_training_checkpoint
 
+    if (source / "warmup").is_dir():  # a cell folder: the copy keep_warmup_copy made
+        source = source / "warmup"
     checkpoint = source / "checkpoints" / f"checkpoint_epoch={warmup_epochs}.pt"
     if not checkpoint.is_file():
         raise SystemExit(f"--warmup_from {source}: no {checkpoint.name} there; copy the source cell while its end-of-warm-up checkpoint exists")
@@ -291,7 +325,8 @@ def branch_from_warmup(source: Path, cell: Path, method: str, warmup_epochs: int
         if (source / folder).is_dir():
             shutil.copytree(source / folder, cell / folder)
     torch.save(state, cell / "checkpoints" / checkpoint.name)
-    (cell / "warmup_from.json").write_text(json.dumps({"source": source.name, "epoch": warmup_epochs}) + "\n")
+    name = source.parent.name if source.name == "warmup" else source.name
+    (cell / "warmup_from.json").write_text(json.dumps({"source": name, "epoch": warmup_epochs}) + "\n")
 
 
 def cell_name(dataset: str, method: str, fold: int, seed: int, variant: str | None = None) -> str:
@@ -338,7 +373,14 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
         branch_from_warmup(Path(warmup_from), cell, method, int(overrides["warmup_epochs"]))
     cell.mkdir(parents=True, exist_ok=True)
     resume = any((cell / "checkpoints").glob("checkpoint_epoch=*.pt"))
-    train_seconds = _bundle("training", [TRAIN], {**common, **overrides, "method": method, "select_by": "iou", "resume": resume}, log)
+    done = threading.Event()
+    keeper = threading.Thread(target=keep_warmup_copy, args=(cell, int(overrides["warmup_epochs"]), done, WARMUP_POLL_SECONDS), daemon=True)
+    if method == "s2l_r1r4" and not variant and not (cell / "warmup_from.json").is_file():  # for --warmup_from
+        keeper.start()
+    try:
+        train_seconds = _bundle("training", [TRAIN], {**common, **overrides, "method": method, "select_by": "iou", "resume": resume}, log)
+    finally:
+        done.set()
     if not split_file.is_file():
         from monai_scribble.data.datalist import write_split_file
 
@@ -502,7 +544,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="split / scribble / training seeds (one cell each)")
     parser.add_argument("--out", default="runs/table1")
     parser.add_argument("--warmup_from", default=None,
-                        help="a copy of an S2L+R1+R4 cell folder (same dataset, fold, seed) holding its end-of-warm-up checkpoint: "
+                        help="an s2l_r1r4 cell folder of the same dataset, fold and seed (its warmup/ copy) or a copy holding its end-of-warm-up checkpoint: "
                              "new scribble cells start there and train only the main stage (ablations of one warm-up)")
     parser.add_argument("--variant", default=None, help="name of the cells trained with the --set overrides (cell <dataset>_<method>-<variant>_...)")
     parser.add_argument("--set", action="append", default=[], metavar="ID=VALUE", help="bundle override for --variant, e.g. --set ema_background_threshold=0.6")

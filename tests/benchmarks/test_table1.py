@@ -209,3 +209,36 @@ def test_variant_and_set_go_together(argv, capsys):
     with pytest.raises(SystemExit):
         table1.main(argv)
     assert "--variant NAME and --set ID=VALUE go together" in capsys.readouterr().err
+
+
+def test_an_s2l_r1r4_cell_keeps_a_copy_of_itself_at_the_end_of_its_warmup(tmp_path, monkeypatch):
+    import time
+
+    cell = tmp_path / table1.cell_name("dsb_bf", "s2l_r1r4", 0, 0)
+    warmup = table1.schedule("cpu", "dsb_bf")["warmup_epochs"]
+
+    def fake_bundle(run_id, configs, args, log):
+        out = Path(args["output_dir"])
+        out.mkdir(parents=True, exist_ok=True)
+        if run_id == "training":  # the checkpoint of the last warm-up epoch exists for a while, then is replaced
+            (out / "checkpoints").mkdir()
+            (out / "ema").mkdir()
+            (out / "ema" / "current.json").write_text('{"generation": 20}')
+            (out / "checkpoints" / f"checkpoint_epoch={warmup}.pt").write_bytes(b"warm-up end")
+            time.sleep(0.5)
+            (out / "checkpoints" / f"checkpoint_epoch={warmup}.pt").unlink()
+            (out / "checkpoints" / f"checkpoint_epoch={warmup + 10}.pt").write_bytes(b"later")
+            (out / "ema" / "current.json").write_text('{"generation": 22}')
+        else:
+            (out / "metrics.json").write_text(json.dumps({"metrics": {}, "dataset_iou": 0.5, "n_images": 1}))
+        return 1.0
+
+    monkeypatch.setattr(table1, "_bundle", fake_bundle)
+    monkeypatch.setattr(table1, "validation_curve", lambda cell: ([], []))
+    monkeypatch.setattr(table1, "plot_cell_curves", lambda cell: None)
+    monkeypatch.setattr("monai_scribble.visualize.training_summary", lambda folder: {})
+    monkeypatch.setattr(table1, "WARMUP_POLL_SECONDS", 0.05)
+    table1.run_cell("dsb_bf", "s2l_r1r4", 0, "cpu", tmp_path, tmp_path, 0)
+    assert (cell / "warmup" / "checkpoints" / f"checkpoint_epoch={warmup}.pt").read_bytes() == b"warm-up end"
+    assert (cell / "warmup" / "ema" / "current.json").read_text() == '{"generation": 20}'
+    assert not (cell / ".warmup.partial").exists()
