@@ -36,7 +36,8 @@ Profiles (``select_by iou``, bundle defaults elsewhere):
 - ``cpu``: the same regime shortened for a CPU (docs/method.md#cpu-protocol): 300 epochs (one iteration
   each on dsb_bf and monuseg), warm-up 100, EMA every 5 epochs (60 refreshes), batch ``auto``, crop 256,
   validation every 10 epochs, a training checkpoint every 10 epochs. Measured with native bf16 and one
-  torch thread beside other work: dsb_bf supervised 1152 s of training.
+  torch thread beside other work: dsb_bf supervised 1152 s of training; fp32 on a 2-core AVX2 CPU, 2 threads:
+  129 s per 10 dsb_bf warm-up epochs (about 65 min a cell).
 - ``cpu-budget``: the old 10-minute smoke test (16-32 epochs, batch 4, EMA bias correction on): the
   pipeline end to end, not the method.
 
