@@ -278,7 +278,16 @@ WARMUP_POLL_SECONDS = 2.0
 """How often :func:`keep_warmup_copy` looks for the end-of-warm-up checkpoint (the next one comes 10 epochs later)."""
 
 
-def keep_warmup_copy(cell: Path, warmup_epochs: int, done: threading.Event, poll_seconds: float = 2.0) -> None:
+def _copy_run_state(source: Path, target: Path) -> None:
+    """Copy a cell's EMA maps, best model and TensorBoard logs (what a run resumed from a copied checkpoint needs)."""
+    import shutil
+
+    for folder in ("ema", "models", "tensorboard"):
+        if (source / folder).is_dir():
+            shutil.copytree(source / folder, target / folder)
+
+
+def keep_warmup_copy(cell: Path, warmup_epochs: int, done: threading.Event, poll_seconds: float = WARMUP_POLL_SECONDS) -> None:
     """Copy ``cell`` to ``<cell>/warmup/`` as soon as its end-of-warm-up checkpoint exists, for ``--warmup_from``.
 
     Runs beside the training subprocess until ``done`` is set. The training checkpoint of epoch
@@ -296,9 +305,7 @@ def keep_warmup_copy(cell: Path, warmup_epochs: int, done: threading.Event, poll
             shutil.rmtree(partial, ignore_errors=True)
             (partial / "checkpoints").mkdir(parents=True)
             shutil.copy2(checkpoint, partial / "checkpoints" / checkpoint.name)
-            for folder in ("ema", "models", "tensorboard"):
-                if (cell / folder).is_dir():
-                    shutil.copytree(cell / folder, partial / folder)
+            _copy_run_state(cell, partial)
             partial.rename(target)
 
 
@@ -309,8 +316,6 @@ def branch_from_warmup(source: Path, cell: Path, method: str, warmup_epochs: int
     Copies its EMA maps, best model and TensorBoard logs and writes :func:`warmup_checkpoint_for` of its
     ``checkpoints/checkpoint_epoch=<warmup_epochs>.pt``; training then resumes there.
     """
-    import shutil
-
     import torch
 
     from monai_scribble.engines.run_checks import read_training_checkpoint
@@ -322,9 +327,7 @@ def branch_from_warmup(source: Path, cell: Path, method: str, warmup_epochs: int
         raise SystemExit(f"--warmup_from {source}: no {checkpoint.name} there; copy the source cell while its end-of-warm-up checkpoint exists")
     state = warmup_checkpoint_for(read_training_checkpoint(checkpoint), method)
     (cell / "checkpoints").mkdir(parents=True)
-    for folder in ("ema", "models", "tensorboard"):
-        if (source / folder).is_dir():
-            shutil.copytree(source / folder, cell / folder)
+    _copy_run_state(source, cell)
     torch.save(state, cell / "checkpoints" / checkpoint.name)
     name = source.parent.name if source.name == "warmup" else source.name
     (cell / "warmup_from.json").write_text(json.dumps({"source": name, "epoch": warmup_epochs}) + "\n")
