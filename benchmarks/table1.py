@@ -376,7 +376,9 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
     if warmup_from is not None and method != "supervised" and not (cell / "checkpoints").is_dir():
         branch_from_warmup(Path(warmup_from), cell, method, int(overrides["warmup_epochs"]))
     cell.mkdir(parents=True, exist_ok=True)
-    resume = any((cell / "checkpoints").glob("checkpoint_epoch=*.pt"))
+    checkpoints = sorted((cell / "checkpoints").glob("checkpoint_epoch=*.pt"), key=lambda path: int(path.stem.split("=")[1]))
+    resume = bool(checkpoints)
+    resumed_from_epoch = int(checkpoints[-1].stem.split("=")[1]) if checkpoints else 0  # train_seconds counts from here
     done = threading.Event()
     keeper = threading.Thread(target=keep_warmup_copy, args=(cell, int(overrides["warmup_epochs"]), done, WARMUP_POLL_SECONDS), daemon=True)
     if method == "s2l_r1r4" and not variant and not (cell / "warmup_from.json").is_file():  # for --warmup_from
@@ -400,6 +402,7 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
         "metrics": summary["metrics"], "dataset_iou": summary["dataset_iou"], "n_test_images": summary["n_images"],
         "train_seconds": round(train_seconds, 1), "eval_seconds": round(eval_seconds, 1), "epochs": overrides.get("max_epochs"),
         "schedule": {**overrides, **({"train_subset": subset} if subset else {})}, "resumed": resume,
+        **({"resumed_from_epoch": resumed_from_epoch} if resume else {}),
         **({"warmup_from": json.loads((cell / "warmup_from.json").read_text())} if (cell / "warmup_from.json").is_file() else {}),
         "split_file": str(split_file.relative_to(REPO_ROOT)),
         "model_selection": "validation IoU (full masks, as in the paper)", "git_commit": git_commit(),

@@ -46,6 +46,7 @@ DSB_MODALITIES: dict[str, str] = {"dsb_fluo": "fluorescence", "dsb_bf": "brightf
 DATASETS: tuple[str, ...] = ("synthetic", "dsb_fluo", "dsb_bf", "dsb_histo", "monuseg", "folder")
 SPLIT_KEYS: tuple[str, str, str] = ("training", "validation", "test")
 SCRIBBLE_CACHE_VERSION = 1
+NUM_SYNTHETIC_IMAGES = 40  # the bundle's num_synthetic_images default: the CPU demo's data
 LABEL_KINDS: tuple[str, ...] = ("scribble", "scribble_zero_unlabeled")
 """``scribble``: our datalist items ``{id, image, scribble[, label]}``; ``scribble_zero_unlabeled``: MONAI Label
 items ``{image, label}`` whose ``label`` is a scribble drawn in MONAI Label (0 unlabeled, 1 background, 2 nucleus)."""
@@ -89,7 +90,7 @@ def load_split_samples(
     fold: int = 0,
     seed: int = 0,
     cache_dir: str | os.PathLike | None = None,
-    num_synthetic: int = 24,
+    num_synthetic: int = NUM_SYNTHETIC_IMAGES,
 ) -> dict[str, list[Sample]]:
     """Read ``dataset`` and split it into ``training`` / ``validation`` / ``test`` samples.
 
@@ -270,7 +271,7 @@ def prepare_datalist(
     scribble_ratio: float = 0.3,
     scribble_format: ScribbleFormat | str = ScribbleFormat.S2L,
     cache_dir: str | os.PathLike | None = None,
-    num_synthetic: int = 24,
+    num_synthetic: int = NUM_SYNTHETIC_IMAGES,
     split_file: str | os.PathLike | None = None,
 ) -> Path:
     """Read, split, check, synthesise scribbles and write ``<output_dir>/datalist.json``.

@@ -172,7 +172,7 @@ class PseudoLabelStore:
     def restore(self, generation: int, updates: int) -> None:
         """Make ``generation`` current again (resume from a checkpoint that recorded it)."""
         if not self._folder(generation).is_dir():
-            raise FileNotFoundError(f"{self._folder(generation)}: EMA generation {generation} recorded in the checkpoint is gone")
+            raise FileNotFoundError(f"{self._folder(generation)}: EMA generation {generation} recorded in the checkpoint is gone; resume from a checkpoint written with this store, or train afresh into a new output_dir")
         self._set_current(generation, updates)
 
     def prune(self, keep: set[int]) -> None:
