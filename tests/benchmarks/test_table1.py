@@ -242,3 +242,28 @@ def test_an_s2l_r1r4_cell_keeps_a_copy_of_itself_at_the_end_of_its_warmup(tmp_pa
     assert (cell / "warmup" / "checkpoints" / f"checkpoint_epoch={warmup}.pt").read_bytes() == b"warm-up end"
     assert (cell / "warmup" / "ema" / "current.json").read_text() == '{"generation": 20}'
     assert not (cell / ".warmup.partial").exists()
+
+
+def test_a_resumed_cell_records_the_epoch_its_train_seconds_count_from(tmp_path, monkeypatch):
+    cell = tmp_path / table1.cell_name("dsb_bf", "s2l", 0, 0)
+    (cell / "checkpoints").mkdir(parents=True)
+    for epoch in (90, 120):  # the newest by epoch, not by name
+        (cell / "checkpoints" / f"checkpoint_epoch={epoch}.pt").write_bytes(b"state")
+    seen = {}
+
+    def fake_bundle(run_id, configs, args, log):
+        seen.setdefault(run_id, args)
+        out = Path(args["output_dir"])
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps({"metrics": {}, "dataset_iou": 0.5, "n_images": 1}))
+        return 42.0
+
+    monkeypatch.setattr(table1, "_bundle", fake_bundle)
+    monkeypatch.setattr(table1, "validation_curve", lambda cell: ([], []))
+    monkeypatch.setattr(table1, "plot_cell_curves", lambda cell: None)
+    monkeypatch.setattr("monai_scribble.visualize.training_summary", lambda folder: {})
+    record = table1.run_cell("dsb_bf", "s2l", 0, "cpu", tmp_path, tmp_path, 0)
+    assert seen["training"]["resume"] is True
+    assert (record["resumed"], record["resumed_from_epoch"], record["train_seconds"]) == (True, 120, 42.0)
+    fresh = table1.run_cell("dsb_bf", "supervised", 0, "cpu", tmp_path, tmp_path, 0)
+    assert fresh["resumed"] is False and "resumed_from_epoch" not in fresh
