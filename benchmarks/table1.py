@@ -329,8 +329,15 @@ def branch_from_warmup(source: Path, cell: Path, method: str, warmup_epochs: int
     (cell / "checkpoints").mkdir(parents=True)
     _copy_run_state(source, cell)
     torch.save(state, cell / "checkpoints" / checkpoint.name)
-    name = source.parent.name if source.name == "warmup" else source.name
-    (cell / "warmup_from.json").write_text(json.dumps({"source": name, "epoch": warmup_epochs}) + "\n")
+    folder = source.parent if source.name == "warmup" else source
+    record = {"source": folder.name, "path": _display_path(folder), "epoch": warmup_epochs}
+    (cell / "warmup_from.json").write_text(json.dumps(record) + "\n")
+
+
+def _display_path(path: Path) -> str:
+    """``path`` relative to the repository where it lies inside it (as a command line would name it)."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(REPO_ROOT)) if resolved.is_relative_to(REPO_ROOT) else str(path)
 
 
 def cell_name(dataset: str, method: str, fold: int, seed: int, variant: str | None = None) -> str:
@@ -396,6 +403,7 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
     watershed = evaluate_with_watershed(cell, common, log)
     epochs, values = validation_curve(cell)
     curves = plot_cell_curves(cell)
+    warmup_source = json.loads((cell / "warmup_from.json").read_text()) if (cell / "warmup_from.json").is_file() else None
     record = {
         "dataset": dataset, "method": method, **({"variant": variant, "settings": settings} if variant else {}),
         "fold": fold, "seed": seed, "profile": profile,
@@ -403,7 +411,7 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
         "train_seconds": round(train_seconds, 1), "eval_seconds": round(eval_seconds, 1), "epochs": overrides.get("max_epochs"),
         "schedule": {**overrides, **({"train_subset": subset} if subset else {})}, "resumed": resume,
         **({"resumed_from_epoch": resumed_from_epoch} if resume else {}),
-        **({"warmup_from": json.loads((cell / "warmup_from.json").read_text())} if (cell / "warmup_from.json").is_file() else {}),
+        **({"warmup_from": warmup_source} if warmup_source else {}),
         "split_file": str(split_file.relative_to(REPO_ROOT)),
         "model_selection": "validation IoU (full masks, as in the paper)", "git_commit": git_commit(),
         **cpu_info(),
@@ -412,7 +420,8 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
         "dynamics": {k: v for k, v in training_summary(cell / "tensorboard").items() if k != "val_iou"},
         "watershed": watershed,
         "curves_png": str(curves.relative_to(out)) if curves else None,
-        "command": cell_command(dataset, method, fold, profile, seed, variant, settings),
+        "command": cell_command(dataset, method, fold, profile, seed, variant, settings,
+                                (warmup_source or {}).get("path", (warmup_source or {}).get("source"))),
     }  # fmt: skip
     record_path.write_text(json.dumps(record, indent=1))
     return record
@@ -431,9 +440,11 @@ def evaluate_with_watershed(cell: Path, common: dict, log: Path) -> dict:
     return {"metrics": summary["metrics"], "dataset_iou": summary["dataset_iou"], "eval_seconds": round(seconds, 1)}
 
 
-def cell_command(dataset: str, method: str, fold: int, profile: str, seed: int, variant: str | None = None, settings: dict | None = None) -> str:
-    """The harness command that (re)runs one cell."""
+def cell_command(dataset: str, method: str, fold: int, profile: str, seed: int, variant: str | None = None,
+                 settings: dict | None = None, warmup_from: str | None = None) -> str:
+    """The harness command that (re)runs one cell (``warmup_from``: the cell folder its main stage started from)."""
     options = f" --variant {variant}" + "".join(f" --set {k}={v}" for k, v in (settings or {}).items()) if variant else ""
+    options += f" --warmup_from {warmup_from}" if warmup_from else ""
     return f"python benchmarks/table1.py --profile {profile} --datasets {dataset} --methods {method} --folds {fold} --seeds {seed}{options}"
 
 

@@ -191,6 +191,8 @@ def test_a_variant_is_its_own_cell_listed_beside_the_default_and_kept_out_of_tab
     assert table1.cell_name("dsb_bf", "s2l_r1r4", 0, 1, "bg06") == "dsb_bf_s2l_r1r4-bg06_fold0_seed1"
     assert table1.cell_command("dsb_bf", "s2l_r1r4", 0, "cpu", 1, "bg06", settings).endswith(
         "--seeds 1 --variant bg06 --set ema_background_threshold=0.6")
+    assert table1.cell_command("dsb_bf", "s2l", 0, "cpu", 1, warmup_from="runs/t1/dsb_bf_s2l_r1r4_fold0_seed1").endswith(
+        "--seeds 1 --warmup_from runs/t1/dsb_bf_s2l_r1r4_fold0_seed1")
     variant = _record("s2l_r1r4", 0, 0.2, variant="bg06", settings=settings)
     results, out = tmp_path / "results", tmp_path / "runs"
     (out / "dsb_bf_s2l_r1r4-bg06_fold0_seed0").mkdir(parents=True)
