@@ -463,6 +463,8 @@ def _mean_std(values: list[float]) -> str:
 
 def results_markdown(records: list[dict], profile: str) -> str:
     """Our Table 1 beside the paper's (mean ± sample std over the seeds run), then every cell's details."""
+    from monai_scribble.engines.presets import method_settings
+
     datasets = [d for d in ("dsb_bf", "dsb_fluo", "monuseg", "dsb_histo") if any(r["dataset"] == d for r in records)]
     by_cell: dict[tuple[str, str], list[dict]] = {}
     for r in records:
@@ -491,7 +493,7 @@ def results_markdown(records: list[dict], profile: str) -> str:
         conv = r.get("convergence") or {}
         dyn = r.get("dynamics") or {}
         best = f"{_fmt(conv.get('best'))} ({conv.get('best_epoch')})" if conv.get("best") is not None else "–"
-        r4 = f"{dyn['r4_nonzero_share']:.0%}" if "r4_nonzero_share" in dyn else "–"
+        r4 = f"{dyn['r4_nonzero_share']:.0%}" if "r4_nonzero_share" in dyn and "r4" in method_settings(r["method"])["terms"] else "–"
         lines.append(f"| {r['dataset']} | {method_label(r)} | {r.get('seed', 0)} | {_fmt(m['mdice']['mean'])} | {_fmt(m['aji']['mean'])} | "
                      f"{_fmt(m['pq']['mean'])} | {_fmt(m['f1_50']['mean'])} | {_fmt(r['dataset_iou'])} | {best} | "
                      f"{'yes' if conv.get('converged') else 'no' if conv else '–'} | {r4} | {r['epochs']} | {r['train_seconds']:.0f} |")  # fmt: skip
