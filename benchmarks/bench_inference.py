@@ -30,7 +30,7 @@ def measure(mode: str, image_path: str | None, repeats: int) -> dict:
     import torch
 
     from monai_scribble.data.transforms import eval_transforms
-    from monai_scribble.inferers import WholeImageInferer
+    from monai_scribble.inference import WholeImageInferer
     from monai_scribble.networks import MultiscaleUNet
 
     if image_path:
@@ -76,7 +76,7 @@ def main() -> None:
         results[mode] = json.loads(result.stdout.strip().splitlines()[-1])
     import torch
 
-    from monai_scribble.engines.presets import default_amp_dtype
+    from monai_scribble.utils.precision import default_amp_dtype
 
     print(json.dumps({
         "image": Path(image).name if image else "random 1000x1000", "torch_threads": torch.get_num_threads(),

@@ -31,15 +31,16 @@ import fire
 import numpy as np
 import torch
 
-from monai_scribble.data.pseudo_label_store import threshold_pseudo_labels
 from monai_scribble.data.scribbles import image_rng, synthesize_scribble
 from monai_scribble.data.synthetic import generate_dataset
 from monai_scribble.engines import ScribbleTrainer
-from monai_scribble.engines.presets import default_amp_dtype, optimizer_param_groups
+from monai_scribble.engines.optimizer import optimizer_param_groups
 from monai_scribble.handlers.stage_switch import MAIN, WARMUP
 from monai_scribble.losses import MultiscaleContrastiveLoss, contrastive_labels
 from monai_scribble.losses.contrastive import balanced_sample, block_labels, pairwise_bce_loss
 from monai_scribble.networks import MultiscaleUNet
+from monai_scribble.pseudo_labels import threshold_pseudo_labels
+from monai_scribble.utils.precision import default_amp_dtype
 
 
 def make_batch(batch: int, size: int, seed: int = 0) -> dict[str, torch.Tensor]:

@@ -28,7 +28,8 @@ import torch
 from ignite.engine import Events
 
 from monai_scribble.data.data_root import default_data_root
-from monai_scribble.engines.presets import default_amp_dtype
+from monai_scribble.pseudo_labels import EMAPseudoLabelHandler
+from monai_scribble.utils.precision import default_amp_dtype
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRAIN_CONFIG = REPO_ROOT / "bundles" / "scribble_cell_segmentation" / "configs" / "train.json"
@@ -51,7 +52,8 @@ def default_run() -> dict:
 def loop(dataset: str, data_root: str, **overrides) -> dict:
     """Seconds per warm-up iteration, main-stage iteration, EMA refresh and validation pass on ``dataset``.
 
-    The bundle's own train.json with its defaults for ``dataset`` (plus ``overrides``): one warm-up epoch,
+    The bundle's own train.json with the preset of ``dataset`` (``configs/datasets/<dataset>.json``; plus
+    ``overrides``): one warm-up epoch,
     one main-stage epoch (the method's terms), then one EMA refresh over all training images and one
     validation pass, each triggered by hand and timed; iterations are timed from Ignite's events, so
     data loading is included. Medians over the epoch's iterations.
@@ -63,14 +65,15 @@ def loop(dataset: str, data_root: str, **overrides) -> dict:
     from table1 import DATASET_DIRS  # benchmarks/ is on sys.path when this script runs
 
     dataset_dir = None if dataset == "synthetic" else str(Path(data_root) / DATASET_DIRS[dataset])
+    configs = [str(TRAIN_CONFIG)] + ([] if dataset == "synthetic" else [str(TRAIN_CONFIG.parent / "datasets" / f"{dataset}.json")])
     with tempfile.TemporaryDirectory(prefix=f"bench_{dataset}_") as out:
         workflow = ConfigWorkflow(
-            config_file=str(TRAIN_CONFIG), workflow_type="train", dataset=dataset, dataset_dir=dataset_dir,
+            config_file=configs, workflow_type="train", dataset_dir=dataset_dir,
             output_dir=out, max_epochs=2, warmup_epochs=1, ema_period=10**6, val_interval=10**6, **overrides,
         )
         workflow.initialize()
         trainer = workflow.parser.get_parsed_content("train#trainer")
-        ema_handler = workflow.parser.get_parsed_content("train#handlers#1")
+        ema_handler = EMAPseudoLabelHandler.find(workflow.parser.get_parsed_content("train#handlers"))
         evaluator = workflow.parser.get_parsed_content("validate#evaluator")
         seconds: dict[int, list[float]] = {1: [], 2: []}
         marks: dict[str, float] = {}

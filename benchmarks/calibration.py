@@ -35,7 +35,7 @@ import torch
 from ignite.engine import Events
 from monai.bundle import ConfigWorkflow
 
-from monai_scribble.inferers import WholeImageInferer
+from monai_scribble.inference import WholeImageInferer
 from monai_scribble.metrics.foreground_iou import foreground_iou
 
 TRAIN = "bundles/scribble_cell_segmentation/configs/train.json"

@@ -64,6 +64,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = REPO_ROOT / "bundles" / "scribble_cell_segmentation"
 TRAIN = BUNDLE / "configs" / "train.json"
 EVALUATE = BUNDLE / "configs" / "evaluate.json"
+DATASET_PRESETS = BUNDLE / "configs" / "datasets"
 SPLITS = BUNDLE / "configs" / "splits"
 
 DATASET_DIRS = {"dsb_bf": "dsb2018/stage1_train", "dsb_fluo": "dsb2018/stage1_train", "dsb_histo": "dsb2018/stage1_train", "monuseg": "monuseg"}
@@ -170,7 +171,7 @@ def cpu_info() -> dict:
 
     import torch
 
-    from monai_scribble.engines.presets import default_amp_dtype
+    from monai_scribble.utils.precision import default_amp_dtype
 
     name = platform.processor() or "unknown"
     try:
@@ -243,7 +244,7 @@ def warmup_checkpoint_for(state: dict, method: str) -> dict:
     """
     import copy
 
-    from monai_scribble.engines.presets import contrastive_terms
+    from monai_scribble.engines.methods import contrastive_terms
     from monai_scribble.losses import MultiscaleContrastiveLoss
 
     state = dict(state)
@@ -318,7 +319,7 @@ def branch_from_warmup(source: Path, cell: Path, method: str, warmup_epochs: int
     """
     import torch
 
-    from monai_scribble.engines.run_checks import read_training_checkpoint
+    from monai_scribble.utils.checkpoint_files import read_training_checkpoint
 
     if (source / "warmup").is_dir():  # a cell folder: the copy keep_warmup_copy made
         source = source / "warmup"
@@ -369,15 +370,16 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
         split_file = subset_split_file(dataset, int(subset), fold, data_root, out)
     else:
         split_file = SPLITS / f"{dataset}_seed{SPLIT_SEED}_fold{fold}.json"  # the same test images for every seed
-    common = {"dataset": dataset, "dataset_dir": data_root / DATASET_DIRS[dataset], "fold": fold, "seed": seed,
+    common = {"dataset_dir": data_root / DATASET_DIRS[dataset], "fold": fold, "seed": seed,
               "output_dir": cell, "ckpt_dir": cell / "models", "num_workers": 0, **settings}
+    train_configs = [TRAIN, DATASET_PRESETS / f"{dataset}.json"]  # the dataset's preset overlay sets --dataset
     if split_file.is_file():
         common["split_file"] = split_file
     log = cell / "log.txt"
     if record_path.is_file():
         record = json.loads(record_path.read_text())
         if "watershed" not in record and (cell / "models" / "model.pt").is_file():  # a record from before the watershed column
-            record["watershed"] = evaluate_with_watershed(cell, common, log)
+            record["watershed"] = evaluate_with_watershed(cell, train_configs, common, log)
             record_path.write_text(json.dumps(record, indent=1))
         return record
     if warmup_from is not None and method != "supervised" and not (cell / "checkpoints").is_dir():
@@ -391,16 +393,16 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
     if method == "s2l_r1r4" and not variant and not (cell / "warmup_from.json").is_file():  # for --warmup_from
         keeper.start()
     try:
-        train_seconds = _bundle("training", [TRAIN], {**common, **overrides, "method": method, "select_by": "iou", "resume": resume}, log)
+        train_seconds = _bundle("training", train_configs, {**common, **overrides, "method": method, "select_by": "iou", "resume": resume}, log)
     finally:
         done.set()
     if not split_file.is_file():
         from monai_scribble.data.datalist import write_split_file
 
         write_split_file(cell / "datalist.json", split_file)
-    eval_seconds = _bundle("evaluating", [TRAIN, EVALUATE], {**common, "split": "test"}, log)
+    eval_seconds = _bundle("evaluating", [*train_configs, EVALUATE], {**common, "split": "test"}, log)
     summary = json.loads((cell / "metrics.json").read_text())
-    watershed = evaluate_with_watershed(cell, common, log)
+    watershed = evaluate_with_watershed(cell, train_configs, common, log)
     epochs, values = validation_curve(cell)
     curves = plot_cell_curves(cell)
     warmup_source = json.loads((cell / "warmup_from.json").read_text()) if (cell / "warmup_from.json").is_file() else None
@@ -427,15 +429,15 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
     return record
 
 
-def evaluate_with_watershed(cell: Path, common: dict, log: Path) -> dict:
+def evaluate_with_watershed(cell: Path, train_configs: list[Path], common: dict, log: Path) -> dict:
     """Test metrics of the cell's selected model with touching nuclei split by a watershed (``<cell>/watershed/``).
 
     The same evaluation as the cell's own with ``--watershed_split true`` (docs/method.md#ext-watershed); returns
     ``{"metrics", "dataset_iou", "eval_seconds"}``.
     """
     out = cell / "watershed"
-    args = {**common, "output_dir": out, "split": "test", "watershed_split": True, "save_overlays": False}
-    seconds = _bundle("evaluating", [TRAIN, EVALUATE], args, log)
+    args = {**common, "output_dir": out, "datalist": cell / "datalist.json", "split": "test", "watershed_split": True, "save_overlays": False}
+    seconds = _bundle("evaluating", [*train_configs, EVALUATE], args, log)
     summary = json.loads((out / "metrics.json").read_text())
     return {"metrics": summary["metrics"], "dataset_iou": summary["dataset_iou"], "eval_seconds": round(seconds, 1)}
 
@@ -463,7 +465,7 @@ def _mean_std(values: list[float]) -> str:
 
 def results_markdown(records: list[dict], profile: str) -> str:
     """Our Table 1 beside the paper's (mean ± sample std over the seeds run), then every cell's details."""
-    from monai_scribble.engines.presets import method_settings
+    from monai_scribble.engines.methods import method_settings
 
     datasets = [d for d in ("dsb_bf", "dsb_fluo", "monuseg", "dsb_histo") if any(r["dataset"] == d for r in records)]
     by_cell: dict[tuple[str, str], list[dict]] = {}

@@ -22,13 +22,11 @@ import torch
 from monai.bundle import ConfigParser
 
 from monai_scribble.data.image_io import read_image, write_png
-from monai_scribble.data.postprocessing import foreground_to_instances
-from monai_scribble.data.pseudo_label_store import LoadPseudoLabelMapd
 from monai_scribble.data.scribbles import read_scribble
 from monai_scribble.data.transforms import eval_transforms
-from monai_scribble.engines.presets import as_bool
-from monai_scribble.inferers import WholeImageInferer
+from monai_scribble.inference import WholeImageInferer, foreground_to_instances
 from monai_scribble.networks import MultiscaleUNet
+from monai_scribble.pseudo_labels import LoadPseudoLabelMapd, PseudoLabelConfig
 from monai_scribble.visualize import contour_overlay, plot_learning_curves, probability_map_view, scribble_overlay
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -36,14 +34,13 @@ BUNDLE = REPO_ROOT / "bundles" / "scribble_cell_segmentation"
 DEFAULT_OUT = REPO_ROOT / "runs" / "pictures"
 
 
-def ema_settings(dataset: str) -> tuple[float, float, bool]:
-    """``(momentum, threshold, bias correction)`` that train.json uses for ``dataset`` (read from the config)."""
+def ema_settings(dataset: str) -> PseudoLabelConfig:
+    """The pseudo-label settings train.json uses for ``dataset`` (its ``ema_config``)."""
     config = ConfigParser()
     config.read_config(str(BUNDLE / "configs" / "train.json"))
     config["dataset"] = dataset
     config.get_parsed_content("imports")
-    momentum, threshold = (float(config.get_parsed_content(key)) for key in ("ema_momentum", "ema_threshold"))
-    return momentum, threshold, as_bool(config.get_parsed_content("ema_bias_correction"), "ema_bias_correction")
+    return config.get_parsed_content("ema_config")
 
 
 def main() -> None:
@@ -64,11 +61,11 @@ def main() -> None:
     with torch.no_grad():
         logits = WholeImageInferer()(eval_transforms(keys=("image",))({"image": item["image"]})["image"][None], network)
     instances = foreground_to_instances(logits.argmax(dim=1)[0].numpy())
-    momentum, threshold, bias_correction = ema_settings(datalist["dataset"])
-    read_ema = LoadPseudoLabelMapd(Path(args.run) / "ema", bias_correction_momentum=momentum if bias_correction else None)
+    ema_config = ema_settings(datalist["dataset"])
+    read_ema = LoadPseudoLabelMapd(Path(args.run) / "ema", ema_config)
     panels = [
         scribble_overlay(image, read_scribble(item["scribble"], datalist["scribble_format"]), thickness=3),
-        probability_map_view(read_ema({"id": item["id"]})["ema"][0].numpy(), threshold=threshold),  # as the trainer reads it
+        probability_map_view(read_ema({"id": item["id"]})["ema"][0].numpy(), threshold=ema_config.threshold),  # as the trainer reads it
         contour_overlay(image, instances),
     ]
     gap = np.full((image.shape[0], 6, 3), 255, np.uint8)

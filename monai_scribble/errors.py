@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from types import TracebackType
 
-__all__ = ["ArgumentError", "DEBUG_ENV_VAR", "RunStateError", "UserError", "find_user_error", "install_excepthook"]
+__all__ = ["ArgumentError", "DEBUG_ENV_VAR", "DataError", "RunStateError", "UserError", "find_user_error", "install_excepthook"]
 
 DEBUG_ENV_VAR = "MONAI_SCRIBBLE_DEBUG"
 """Set to ``1`` to get the full traceback of user errors too."""
@@ -43,6 +43,21 @@ class ArgumentError(UserError, ValueError):
 
     def __reduce__(self):  # keep the arguments when raised in a worker process
         return (type(self), (self.name, self.problem, self.hint))
+
+
+class DataError(UserError, ValueError):
+    """Invalid or unreadable input data. The message always starts with the offending path.
+
+    A :class:`UserError`: bundle commands print it as one line.
+    """
+
+    def __init__(self, path: str | os.PathLike, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self):  # keep (path, problem) when raised in a worker process
+        return (type(self), (self.path, self.problem))
 
 
 class RunStateError(UserError):

@@ -6,8 +6,9 @@ Usage (in the environment where ``monailabel`` is installed, together with this 
 
 creates ``apps/scribble`` from MONAI Label's ``monaibundle`` sample app with our bundle deployed as
 ``apps/scribble/model/scribble_cell_segmentation/`` (configs, docs, LICENSE and, if given, ``model.pt``),
-its ``train.json`` set to ``label_kind: scribble_zero_unlabeled`` (labels saved from MONAI Label are
-scribbles: 0 unlabeled, 1 background, 2 nucleus) and ``ckpt_dir`` to the deployed ``models/`` folder
+its ``train.json`` set to ``label_kind: scribble_zero_unlabeled`` and ``scribble_format: zero_unlabeled``
+(labels saved from MONAI Label are scribbles: 0 unlabeled, 1 background, 2 nucleus), ``output_dir`` to a new
+run folder per training request and ``ckpt_dir`` to the deployed ``models/`` folder
 (so each training request updates the served model) plus any ``--set id=value`` overrides, its
 ``inference.json`` to ``monailabel_layout: true`` (the 2-D array layout MONAI Label's writer expects),
 and prints the ``monailabel start_server`` command. See ``bundles/scribble_cell_segmentation/docs/monailabel.md``.
@@ -23,9 +24,15 @@ from pathlib import Path
 
 BUNDLE_NAME = "scribble_cell_segmentation"
 BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / BUNDLE_NAME
-MONAILABEL_DEFAULTS = {"label_kind": "scribble_zero_unlabeled", "ckpt_dir": "$os.path.join(@bundle_root, 'models')"}
-"""Overrides of the deployed train.json: MONAI Label's labels are scribbles, and a training request
-replaces the deployed ``models/model.pt`` (a command-line run keeps its model in ``<output_dir>/models``)."""
+MONAILABEL_DEFAULTS = {
+    "label_kind": "scribble_zero_unlabeled",
+    "scribble_format": "zero_unlabeled",
+    "output_dir": "$monai_scribble.engines.run_checks.monailabel_run_dir(os.path.join(@bundle_root, 'output', 'monailabel'))",
+    "ckpt_dir": "$os.path.join(@bundle_root, 'models')",
+}
+"""Overrides of the deployed train.json: MONAI Label's labels are scribbles in the zero-unlabelled format, each
+training request is a fresh run folder, and it replaces the deployed ``models/model.pt`` (a command-line run
+keeps its model in ``<output_dir>/models``)."""
 
 
 def sample_app_dir() -> Path:

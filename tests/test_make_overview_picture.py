@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from monai_scribble.data.image_io import write_png
-from monai_scribble.data.pseudo_label_store import PseudoLabelStore
 from monai_scribble.data.scribbles import synthesize_scribble, write_scribble
 from monai_scribble.data.synthetic import generate_nuclei_image
 from monai_scribble.networks import MultiscaleUNet
+from monai_scribble.pseudo_labels.store import PseudoLabelStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

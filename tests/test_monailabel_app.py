@@ -42,7 +42,7 @@ def test_errors(tmp_path, fake_sample_app, capsys):
 def test_inference_layout_transform():
     import torch
 
-    from monai_scribble.data.inference_io import MonaiLabelLayoutd
+    from monai_scribble.inference.io import MonaiLabelLayoutd
 
     pred = torch.arange(6).reshape(1, 2, 3)
     assert MonaiLabelLayoutd("pred")({"pred": pred})["pred"].shape == (3, 2)

@@ -23,9 +23,10 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import ignite.distributed as idist
 import numpy as np
 
-from monai_scribble.data.image_io import DataError, atomic_write, read_array, read_instance_label
+from monai_scribble.data.image_io import read_array, read_instance_label
 from monai_scribble.data.records import Sample
 from monai_scribble.data.scribbles import (
     ScribbleFormat,
@@ -36,9 +37,10 @@ from monai_scribble.data.scribbles import (
     write_scribble,
 )
 from monai_scribble.data.splits import split_ids
-from monai_scribble.errors import ArgumentError
+from monai_scribble.errors import ArgumentError, DataError
+from monai_scribble.utils.atomic import atomic_write
 
-__all__ = ["DATASETS", "DSB_MODALITIES", "LABEL_KINDS", "apply_split_file", "as_scribble_item", "check_label_kind", "check_samples", "as_scribble_items", "prepare_datalist", "load_split_samples", "synthesize_scribbles", "write_split_file"]
+__all__ = ["DATASETS", "DSB_MODALITIES", "LABEL_KINDS", "apply_split_file", "as_scribble_item", "check_label_kind", "check_samples", "as_scribble_items", "labelled_items", "prepare_datalist", "load_split_samples", "synthesize_scribbles", "write_split_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -281,6 +283,9 @@ def prepare_datalist(
     synthesised from label maps at ``scribble_ratio`` with ``seed``. With ``split_file`` (a published
     split, :func:`write_split_file`) the id lists of that file are used instead of the seeded split.
 
+    Under data-parallel training rank 0 prepares first; the other ranks then find its generated files and
+    write the same datalist.
+
     Returns:
         The path of the written datalist.
 
@@ -288,7 +293,12 @@ def prepare_datalist(
         ArgumentError: unknown dataset, bad fold, ratio or format.
         DataError: unreadable or invalid data (the message names the file), or no training image left.
     """
-    from monai_scribble.engines.run_checks import check_prepare_arguments
+    with idist.one_rank_first(rank=0):
+        return _prepare_datalist(dataset, dataset_dir, output_dir, fold, seed, scribble_ratio, scribble_format, cache_dir, num_synthetic, split_file)
+
+
+def _prepare_datalist(dataset, dataset_dir, output_dir, fold, seed, scribble_ratio, scribble_format, cache_dir, num_synthetic, split_file) -> Path:
+    from monai_scribble.data.arguments import check_prepare_arguments
 
     check_prepare_arguments(dataset, dataset_dir, output_dir, fold, seed, scribble_ratio, str(getattr(scribble_format, "value", scribble_format)),
                             cache_dir, num_synthetic, split_file)  # fmt: skip
@@ -345,3 +355,27 @@ def prepare_datalist(
     counts = {key: len(datalist[key]) for key in SPLIT_KEYS}
     logger.info("wrote %s: %s, %d skipped", path, counts, len(datalist["skipped"]))
     return path
+
+
+def labelled_items(datalist_path, split: str = "test") -> list[dict]:
+    """Items of ``split`` in the datalist that ``prepare`` wrote, each with a label map (evaluation needs full masks).
+
+    Raises:
+        ArgumentError: unknown split.
+        DataError: no datalist file, an empty split, or items without ``label`` (listed by id).
+    """
+    from monai.data import load_decathlon_datalist
+
+    if split not in ("training", "validation", "test"):
+        raise ArgumentError("split", f"unknown value {split!r}", "choose training, validation or test")
+    if not Path(datalist_path).is_file():
+        raise DataError(datalist_path, "no datalist here: evaluate the --output_dir of a training run (or run prepare into it "
+                                       "first), or pass --datalist <that run's output_dir>/datalist.json")
+    items = load_decathlon_datalist(str(datalist_path), data_list_key=split)
+    if not items:
+        raise DataError(datalist_path, f"the '{split}' split is empty; evaluate another --split")
+    unlabelled = [str(item.get("id")) for item in items if not item.get("label")]
+    if unlabelled:
+        raise DataError(datalist_path, f"evaluation needs label maps, but {len(unlabelled)} '{split}' images have none: {unlabelled[:5]}; "
+                                       "add them under labels/ or evaluate a split that has them")
+    return items

@@ -30,8 +30,10 @@ import numpy as np
 from skimage.color import rgb2hsv
 
 from monai_scribble.data.cache import dataset_cache_dir
-from monai_scribble.data.image_io import DataError, atomic_write, image_to_rgb_float, read_array, write_png
+from monai_scribble.data.image_io import image_to_rgb_float, read_array, write_png
 from monai_scribble.data.records import Sample
+from monai_scribble.errors import DataError
+from monai_scribble.utils.atomic import atomic_write
 
 __all__ = ["DSBImageInfo", "read_dsb2018", "merge_instance_masks", "CACHE_VERSION"]
 

@@ -18,8 +18,9 @@ import logging
 import os
 from pathlib import Path
 
-from monai_scribble.data.image_io import DataError, file_stem, has_image_suffix
+from monai_scribble.data.image_io import file_stem, has_image_suffix
 from monai_scribble.data.records import Sample
+from monai_scribble.errors import DataError
 
 __all__ = ["read_folder"]
 

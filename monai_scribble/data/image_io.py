@@ -11,17 +11,15 @@ NIfTI (``.nii``/``.nii.gz`` through nibabel) and NumPy ``.npy``.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from monai_scribble.errors import UserError
+from monai_scribble.errors import DataError
+from monai_scribble.utils.atomic import atomic_write
 
 __all__ = [
-    "DataError",
     "IMAGE_SUFFIXES",
     "write_label",
     "image_size",
@@ -32,28 +30,10 @@ __all__ = [
     "read_instance_label",
     "image_to_rgb_float",
     "write_png",
-    "atomic_write",
 ]
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".nii.gz", ".nii", ".npy")
-
-
-class DataError(UserError, ValueError):
-    """Invalid or unreadable input data. The message always starts with the offending path.
-
-    A :class:`~monai_scribble.errors.UserError`: bundle commands print it as one line.
-    """
-
-    def __init__(self, path: str | os.PathLike, problem: str) -> None:
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
-
-    def __reduce__(self):  # keep (path, problem) when raised in a worker process
-        return (type(self), (self.path, self.problem))
 
 
 def file_stem(path: str | os.PathLike) -> str:
@@ -227,39 +207,6 @@ def read_instance_label(path: str | os.PathLike) -> np.ndarray:
     if array.size and int(array.max()) > np.iinfo(np.int32).max:
         raise DataError(path, f"instance id {int(array.max())} does not fit in int32")
     return array.astype(np.int32)
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None], fsync: bool = False) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it to ``path``.
-
-    The rename is atomic on POSIX file systems, so readers see either the old file or the complete
-    new one. The temporary file keeps the final suffix so format-sniffing writers behave. With
-    ``fsync`` the file is flushed to disk before the rename (and the folder after it), so the new file
-    is complete on disk before anything relies on it (checkpoints).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual permissions
-        if fsync:
-            with open(tmp, "rb") as handle:
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        if fsync:
-            folder = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(folder)
-            finally:
-                os.close(folder)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def write_png(path: str | os.PathLike, array: np.ndarray) -> Path:

@@ -38,9 +38,11 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from monai_scribble.data.cache import dataset_cache_dir
-from monai_scribble.data.image_io import DataError, atomic_write, image_size, write_png
+from monai_scribble.data.image_io import image_size, write_png
 from monai_scribble.data.monuseg_xml import xml_to_instance_map
 from monai_scribble.data.records import Sample
+from monai_scribble.errors import DataError
+from monai_scribble.utils.atomic import atomic_write
 
 __all__ = [
     "MONUSEG_SPLITS",

@@ -38,7 +38,7 @@ from typing import Sequence
 import numpy as np
 from skimage.draw import polygon as draw_polygon
 
-from monai_scribble.data.image_io import DataError
+from monai_scribble.errors import DataError
 
 __all__ = [
     "RasterStats",

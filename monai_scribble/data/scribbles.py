@@ -25,7 +25,8 @@ from skimage.feature import corner_harris, corner_peaks
 from skimage.morphology import skeletonize
 
 from monai_scribble.constants import BACKGROUND, FOREGROUND, IGNORE
-from monai_scribble.data.image_io import DataError, read_array, write_png
+from monai_scribble.data.image_io import read_array, write_png
+from monai_scribble.errors import DataError
 
 __all__ = [
     "ScribbleFormat",

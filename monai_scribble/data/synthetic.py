@@ -30,8 +30,9 @@ from typing import Sequence
 import numpy as np
 from scipy import ndimage
 
-from monai_scribble.data.image_io import atomic_write, write_png
+from monai_scribble.data.image_io import write_png
 from monai_scribble.data.records import Sample
+from monai_scribble.utils.atomic import atomic_write
 
 __all__ = [
     "GENERATOR_VERSION",

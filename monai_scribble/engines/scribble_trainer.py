@@ -16,14 +16,14 @@ from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from monai.engines import SupervisedTrainer
+from monai.engines.utils import IterationEvents
 from monai.utils import CommonKeys as Keys
 
 from monai_scribble.constants import BACKGROUND, FOREGROUND
-from monai_scribble.data.pseudo_label_store import threshold_pseudo_labels
-from monai_scribble.engines.distributed import unwrap
 from monai_scribble.handlers.stage_switch import MAIN, StageSwitchHandler
 from monai_scribble.losses.contrastive import MultiscaleContrastiveLoss, contrastive_labels
 from monai_scribble.losses.partial_ce import PartialCrossEntropyLoss
+from monai_scribble.pseudo_labels.config import PseudoLabelConfig
 
 __all__ = ["ScribbleTrainer"]
 
@@ -35,7 +35,9 @@ class ScribbleTrainer(SupervisedTrainer):
     (``scribble_ce``, ``pseudo_ce``, ``contrastive_<feature>_delta<δ>``) and, in the main stage, the share of
     the batch's pixels with a foreground / background pseudo-label (``pseudo_fg_share``,
     ``pseudo_bg_share``), so ``StatsHandler`` and ``TensorBoardStatsHandler`` can log each one. A non-finite loss stops training with an error that
-    names the epoch, the iteration and the terms.
+    names the epoch, the iteration and the terms. The step fires Ignite's ``IterationEvents`` (``FORWARD_COMPLETED``,
+    ``LOSS_COMPLETED``, ``BACKWARD_COMPLETED``, ``MODEL_COMPLETED``) as MONAI's ``SupervisedTrainer`` does, so handlers
+    can act between its phases (e.g. gradient clipping or logging at ``BACKWARD_COMPLETED``).
 
     Args:
         device: training device.
@@ -44,10 +46,11 @@ class ScribbleTrainer(SupervisedTrainer):
             and, for the main stage, ``ema`` (B, 1, H, W) EMA maps.
         network: a :class:`~monai_scribble.networks.MultiscaleUNet` (or it inside ``DistributedDataParallel``).
         optimizer: optimiser of the network (and of the contrastive heads).
-        warmup_epochs: scribble-only epochs before the main stage (negative: never switch).
+        warmup_epochs: scribble-only epochs before the main stage (negative: never switch; a method without
+            pseudo-labels never switches whatever it is).
         pseudo_weight: weight of the pseudo-label CE (0.5).
-        ema_threshold: confidence threshold of the pseudo-labels (DSB 0.8, MoNuSeg 0.95).
-        ema_background_threshold: confidence threshold of the background pseudo-labels (``None``: ``ema_threshold``).
+        pseudo_labels: the EMA loop's settings (:class:`~monai_scribble.pseudo_labels.PseudoLabelConfig`), whose
+            thresholds turn the ``ema`` maps into pseudo-labels (DSB 0.8, MoNuSeg 0.95).
         contrastive_loss: the multiscale contrastive loss (or it inside ``DistributedDataParallel``, so the
             projection heads' gradients are averaged over ranks), or ``None`` (plain Scribble2Label).
         use_pseudo_labels: ``False`` for the scribble-only and supervised baselines.
@@ -67,8 +70,7 @@ class ScribbleTrainer(SupervisedTrainer):
         optimizer: torch.optim.Optimizer,
         warmup_epochs: int = 100,
         pseudo_weight: float = 0.5,
-        ema_threshold: float = 0.8,
-        ema_background_threshold: float | None = None,
+        pseudo_labels: PseudoLabelConfig | None = None,
         contrastive_loss: MultiscaleContrastiveLoss | torch.nn.Module | None = None,
         use_pseudo_labels: bool = True,
         amp_dtype: torch.dtype | None = None,
@@ -88,14 +90,13 @@ class ScribbleTrainer(SupervisedTrainer):
             **kwargs,
         )
         self.pseudo_weight = float(pseudo_weight)
-        self.ema_threshold = float(ema_threshold)
-        self.ema_background_threshold = None if ema_background_threshold is None else float(ema_background_threshold)
+        self.pseudo_labels = pseudo_labels or PseudoLabelConfig()
         self.contrastive_loss = contrastive_loss
         self.use_pseudo_labels = bool(use_pseudo_labels)
         self.amp_dtype = amp_dtype
         self.channels_last = bool(channels_last)
         self.scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
-        self.stage_switch = StageSwitchHandler(warmup_epochs)
+        self.stage_switch = StageSwitchHandler(warmup_epochs if self.use_pseudo_labels else -1)
         self.stage_switch.attach(self)
 
     def run(self) -> None:
@@ -134,27 +135,32 @@ class ScribbleTrainer(SupervisedTrainer):
                 logits, features = self.network(images, return_features=True)
             else:
                 logits, features = self.network(images), {}
+            engine.fire_event(IterationEvents.FORWARD_COMPLETED)
             terms = {"scribble_ce": self.loss_function(logits, scribbles)}
             loss = terms["scribble_ce"]
             if main_stage:
-                pseudo = threshold_pseudo_labels(batchdata["ema"].to(device), scribbles, self.ema_threshold, self.ema_background_threshold)
+                pseudo = self.pseudo_labels.pseudo_labels(batchdata["ema"].to(device), scribbles)
                 shares = {"pseudo_fg_share": (pseudo == FOREGROUND).float().mean(), "pseudo_bg_share": (pseudo == BACKGROUND).float().mean()}
                 terms["pseudo_ce"] = self.loss_function(logits, pseudo)
                 loss = loss + self.pseudo_weight * terms["pseudo_ce"]
                 if contrastive is not None:
-                    values = contrastive(features, contrastive_labels(pseudo, scribbles), return_terms=True)
+                    weighted, values = contrastive(features, contrastive_labels(pseudo, scribbles), return_terms=True)
                     terms.update(values)
-                    loss = loss + sum(t.weight * values[t.name] for t in unwrap(contrastive).terms)
+                    loss = loss + weighted
         if not torch.isfinite(loss):
             detail = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
             raise FloatingPointError(f"non-finite loss at epoch {engine.state.epoch}, iteration {engine.state.iteration}: {detail}")
+        engine.fire_event(IterationEvents.LOSS_COMPLETED)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
+            engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
             loss.backward()
+            engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
             self.optimizer.step()
+        engine.fire_event(IterationEvents.MODEL_COMPLETED)
         output = {Keys.LOSS: loss.detach()}
         output.update({name: value.detach() for name, value in terms.items()})
         if main_stage:

@@ -8,7 +8,7 @@ import torch
 import torch.distributed as dist
 from ignite.engine import Engine, Events
 
-from monai_scribble.engines.distributed import unwrap
+from monai_scribble.utils.distributed import unwrap
 
 __all__ = ["BroadcastBuffersHandler"]
 

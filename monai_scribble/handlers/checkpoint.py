@@ -24,10 +24,10 @@ import torch
 from ignite.engine import Engine, Events
 from ignite.handlers import Checkpoint
 
-from monai_scribble.data.image_io import DataError, atomic_write
-from monai_scribble.engines.distributed import unwrap
-from monai_scribble.engines.run_checks import list_checkpoints, read_training_checkpoint
-from monai_scribble.errors import RunStateError, UserError
+from monai_scribble.errors import DataError, RunStateError, UserError
+from monai_scribble.utils.atomic import atomic_write
+from monai_scribble.utils.checkpoint_files import list_checkpoints, read_training_checkpoint
+from monai_scribble.utils.distributed import unwrap
 
 __all__ = ["BestModelSaver", "FinalModelSaver", "RandomStates", "TrainingCheckpointHandler"]
 

@@ -1,21 +1,30 @@
-"""Evaluator handler: per-image instance metrics, written as ``metrics.csv`` / ``metrics.json`` at the end."""
+"""Evaluator handler: per-image instance metrics, written as ``metrics.csv`` / ``metrics.json`` at the end.
+
+Written here rather than with MONAI's ``MetricsSaver``, which saves one file per metric: our files hold one row
+per image with every metric, and a summary with the dataset-level IoU and the run's settings.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import logging
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
 from ignite.engine import Engine, Events
 
 from monai_scribble.data.image_io import read_image, write_png
-from monai_scribble.data.postprocessing import foreground_to_instances
-from monai_scribble.metrics.evaluation import METRIC_NAMES, image_metrics, summarize, write_metrics
+from monai_scribble.inference.postprocessing import foreground_to_instances
+from monai_scribble.metrics.evaluation import METRIC_NAMES, image_metrics, summarize
+from monai_scribble.utils.atomic import atomic_write
 from monai_scribble.visualize import contour_overlay
 
-__all__ = ["InstanceMetricsWriter"]
+__all__ = ["InstanceMetricsWriter", "write_metrics"]
 
 
 class InstanceMetricsWriter:
@@ -66,7 +75,7 @@ class InstanceMetricsWriter:
             pred = torch.as_tensor(item[pred_key]).detach().cpu().numpy()
             label = torch.as_tensor(item[label_key]).detach().cpu().numpy()
             instances = foreground_to_instances(pred, self.min_size, watershed_split=self.watershed_split)
-            row = image_metrics(pred, label, self.min_size, self.watershed_split, self.clip_ids, instances=instances)
+            row = image_metrics(pred, instances, label, self.clip_ids)
             self.rows.append({"id": str(sample[id_key]), **row})
             if self.save_overlays:
                 source = sample["image"].meta["filename_or_obj"]
@@ -78,3 +87,30 @@ class InstanceMetricsWriter:
         means = summarize(self.rows)["metrics"]
         text = ", ".join(f"{name} {means[name]['mean']:.4f}" for name in METRIC_NAMES[:6])
         self.logger.info("%d images: mean %s; wrote %s and %s", len(self.rows), text, csv_path, json_path)
+
+
+def _json_safe(value):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    return value
+
+
+def write_metrics(rows: Sequence[Mapping], output_dir: str | os.PathLike, settings: Mapping | None = None) -> tuple[Path, Path]:
+    """Write ``metrics.csv`` (one row per image, ``id`` first) and ``metrics.json`` (summary + ``settings``), atomically.
+
+    NaN (undefined, e.g. an image without nuclei) is an empty CSV cell and ``null`` in JSON.
+    """
+    output_dir = Path(output_dir)
+    columns = ["id", *METRIC_NAMES, "n_gt", "n_pred", "intersection", "union"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
+    csv_path = atomic_write(output_dir / "metrics.csv", lambda tmp: Path(tmp).write_text(buffer.getvalue()))
+    summary = {**summarize(rows), "settings": dict(settings or {})}
+    text = json.dumps(_json_safe(summary), indent=1)
+    json_path = atomic_write(output_dir / "metrics.json", lambda tmp: Path(tmp).write_text(text))
+    return csv_path, json_path

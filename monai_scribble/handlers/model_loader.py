@@ -1,77 +1,27 @@
-"""Load a deployable ``model.pt`` into the network: checked, ``weights_only=True``, and read for its metadata.
+"""Load a deployable ``model.pt`` into the network when an engine starts (:func:`~monai_scribble.inference.load_model_file`).
 
-``model.pt`` holds ``{"model": state_dict}`` (MONAI Label / model-zoo convention), optionally with
-``"metadata": {"dataset": ..., "method": ..., "epoch": ..., "metric": ..., "value": ...}`` written by
-training. :class:`ModelLoader` replaces MONAI's ``CheckpointLoader`` in ``inference.json`` and
-``evaluate.json``: a missing, corrupt or mismatched file stops with one :class:`DataError` line naming the
-file and what to do, and a model trained on the synthetic demo data is announced with a warning.
+:class:`ModelLoader` replaces MONAI's ``CheckpointLoader`` in ``inference.json`` and ``evaluate.json``: a
+missing, corrupt or mismatched file stops with one ``DataError`` line naming the file and what to do.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
 import torch
 from ignite.engine import Engine, Events
 
-from monai_scribble.data.image_io import DataError
-from monai_scribble.engines.distributed import unwrap
+from monai_scribble.inference.model_file import load_model_file
+from monai_scribble.utils.distributed import unwrap
 
-__all__ = ["DEMO_DATASET", "ModelLoader", "read_model_file"]
-
-logger = logging.getLogger(__name__)
-
-DEMO_DATASET = "synthetic"
-"""``metadata["dataset"]`` of a model trained on the embedded synthetic demo."""
-
-
-def read_model_file(path: str | os.PathLike, map_location: str | torch.device | None = "cpu") -> tuple[dict[str, torch.Tensor], dict]:
-    """``(state_dict, metadata)`` of a ``model.pt``, loaded with ``weights_only=True``.
-
-    Accepts ``{"model": state_dict, "metadata": {...}}``, ``{"model": state_dict}`` (metadata ``{}``)
-    and a bare state dict.
-
-    Raises:
-        DataError: the file is missing, unreadable or holds no network weights (the message names it).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(
-            path,
-            "model file not found: train a model first (README: Training) and pass --ckpt_dir <training output_dir>/models, "
-            "or copy that model.pt into this folder",
-        )
-    try:
-        state = torch.load(str(path), map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for bad files
-        reason = (str(err).strip().splitlines() or [""])[0].split(". ")[0][:150]
-        if "Weights only load failed" in reason:
-            reason += " (it holds objects other than tensors and plain Python values)"
-        raise DataError(path, f"cannot be read as a model file (corrupt, truncated or not written by torch.save): {type(err).__name__}: {reason}") from None
-    weights = state.get("model", state) if isinstance(state, dict) else None
-    if not isinstance(weights, dict) or not weights or not all(isinstance(v, torch.Tensor) for v in weights.values()):
-        keys = sorted(map(str, state)) if isinstance(state, dict) else type(state).__name__
-        raise DataError(path, f"holds no network weights under 'model' (found {keys}); pass a model.pt written by training (<output_dir>/models/model.pt), not a training checkpoint")
-    metadata = state.get("metadata") if "model" in state else None
-    return weights, dict(metadata) if isinstance(metadata, dict) else {}
-
-
-def describe(metadata: dict) -> str:
-    """``"trained on monuseg, s2l_r1r4, epoch 80, iou 0.6120"`` from what ``metadata`` holds (``""`` if nothing)."""
-    parts = [f"trained on {metadata['dataset']}"] if "dataset" in metadata else []
-    parts += [str(metadata["method"])] if "method" in metadata else []
-    parts += [f"epoch {metadata['epoch']}"] if "epoch" in metadata else []
-    if "metric" in metadata and isinstance(metadata.get("value"), (int, float)):
-        parts.append(f"{metadata['metric']} {metadata['value']:.4f}")
-    return ", ".join(parts)
+__all__ = ["ModelLoader"]
 
 
 class ModelLoader:
     """At ``Events.STARTED``, load ``load_path`` (a ``model.pt``) into ``network``.
 
-    Warns when ``metadata["dataset"]`` is :data:`DEMO_DATASET`; the metadata read is kept in
+    Warns when ``metadata["dataset"]`` is ``DEMO_DATASET`` (the synthetic demo); the metadata read is kept in
     :attr:`metadata` (``{}`` for files without it, e.g. older or MONAI Label files).
 
     Args:
@@ -95,25 +45,4 @@ class ModelLoader:
         engine.add_event_handler(Events.STARTED, self)
 
     def __call__(self, engine: Engine | None = None) -> None:
-        weights, self.metadata = read_model_file(self.load_path, self.map_location)
-        network = unwrap(self.network)
-        own = network.state_dict()
-        missing = [k for k in own if k not in weights]
-        unexpected = [k for k in weights if k not in own]
-        mismatched = [k for k in own if k in weights and tuple(weights[k].shape) != tuple(own[k].shape)]
-        if mismatched or (self.strict and (missing or unexpected)):
-            first = (mismatched + missing + unexpected)[0]
-            raise DataError(
-                self.load_path,
-                f"does not fit the network of the config ({len(missing)} missing, {len(unexpected)} unexpected, "
-                f"{len(mismatched)} differently shaped weights, e.g. '{first}'): was it trained with another network_def?",
-            )
-        network.load_state_dict(weights, strict=self.strict)
-        about = describe(self.metadata)
-        logger.info("loaded %s%s", self.load_path, f" ({about})" if about else "")
-        if self.metadata.get("dataset") == DEMO_DATASET:
-            logger.warning(
-                "%s was trained on the synthetic demo data; it is meant to show the workflow, not to segment real images "
-                "— train on your data (README: Training on your own data)",
-                self.load_path,
-            )
+        self.metadata = load_model_file(self.load_path, unwrap(self.network), self.map_location, self.strict)

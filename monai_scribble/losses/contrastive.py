@@ -439,20 +439,20 @@ class MultiscaleContrastiveLoss(_Loss):
 
     def forward(
         self, features: Mapping[str, torch.Tensor], labels: torch.Tensor, return_terms: bool = False
-    ) -> torch.Tensor | dict[str, torch.Tensor]:
-        """Weighted sum ``Σ λ_k R_k`` of the terms.
+    ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Weighted sum ``Σ λ_k R_k`` of the terms (the only place the weights ``λ_k`` are applied).
 
         Args:
             features: ``{name: (B, C, H/s, W/s)}`` decoder features.
             labels: ``(B, H, W)`` or ``(B, 1, H, W)`` pixel labels in {0, 1, IGNORE}
                 (see :func:`contrastive_labels`).
-            return_terms: return :meth:`forward_terms` (the unweighted terms) instead, through
-                ``forward`` so that a ``DistributedDataParallel`` wrapper synchronises the heads' gradients.
+            return_terms: return ``(weighted sum, unweighted terms of forward_terms)``, for logging each
+                term; through ``forward`` so that a ``DistributedDataParallel`` wrapper synchronises the
+                heads' gradients.
         """
         values = self.forward_terms(features, labels)
-        if return_terms:
-            return values
-        return sum(t.weight * values[t.name] for t in self.terms)
+        total = sum(t.weight * values[t.name] for t in self.terms)
+        return (total, values) if return_terms else total
 
     def extra_repr(self) -> str:
         return ", ".join(f"{asdict(t)}" for t in self.terms)

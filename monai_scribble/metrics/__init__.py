@@ -5,15 +5,14 @@ Definitions and the paper's protocol: docs/method.md#evaluation.
 
 from __future__ import annotations
 
-from monai_scribble.metrics.evaluation import METRIC_NAMES, image_metrics, summarize, write_metrics
+from monai_scribble.metrics.evaluation import METRIC_NAMES, image_metrics, summarize
 from monai_scribble.metrics.foreground_iou import dataset_foreground_iou, foreground_iou
 from monai_scribble.metrics.instance_metrics import aggregated_jaccard_index, detection_counts, detection_scores
 from monai_scribble.metrics.mdice import mdice, mdice_legacy, object_dice_scores
-from monai_scribble.metrics.scribble_accuracy import ScribbleAccuracy, scribble_accuracy
+from monai_scribble.metrics.scribble_accuracy import scribble_accuracy
 
 __all__ = [
     "METRIC_NAMES",
-    "ScribbleAccuracy",
     "aggregated_jaccard_index",
     "dataset_foreground_iou",
     "detection_counts",
@@ -25,5 +24,4 @@ __all__ = [
     "object_dice_scores",
     "scribble_accuracy",
     "summarize",
-    "write_metrics",
 ]

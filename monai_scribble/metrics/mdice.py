@@ -1,6 +1,6 @@
 """Object-level Dice ("mDice") of the paper's evaluation code, legacy and corrected (docs/method.md#mdice-legacy).
 
-Both take the *post-processed* prediction (instance map, :func:`~monai_scribble.data.postprocessing.foreground_to_instances`)
+Both take the *post-processed* prediction (instance map, :func:`~monai_scribble.inference.postprocessing.foreground_to_instances`)
 and the ground-truth instance map, and score every ground-truth object ``g`` against ``M``, the predicted
 component that covers most of ``g`` (the mode of the non-zero predicted ids inside ``g``; ties go to the
 smallest id): ``Dice = (2|M ∩ g| + 1e-4) / (|M| + |g| + 1e-4)``. The image score is the mean over
@@ -18,7 +18,7 @@ paper's Table 1:
 4. DSB ground truth was read with PIL ``convert('L')``, which clips ids above 255 to 255 and so merges
    those nuclei (``clip_ids=True`` reproduces it; off for MoNuSeg).
 
-:func:`mdice` is the corrected metric: objects under ``min_object_size`` px are excluded explicitly (not
+:func:`mdice` is the corrected metric: objects under ``min_gt_size`` px are excluded explicitly (not
 scored), a miss scores 0, there is no border erasure and ids are read losslessly.
 """
 
@@ -52,7 +52,7 @@ def _border_ids(gt: np.ndarray) -> np.ndarray:
     return np.unique(border[border > 0])
 
 
-def object_dice_scores(pred: np.ndarray, gt: np.ndarray, legacy: bool = False, min_object_size: int = LEGACY_SMALL_OBJECT, clip_ids: bool = False) -> list[float]:
+def object_dice_scores(pred: np.ndarray, gt: np.ndarray, legacy: bool = False, min_gt_size: int = LEGACY_SMALL_OBJECT, clip_ids: bool = False) -> list[float]:
     """Dice of every scored ground-truth object, in id order (see the module docstring for both rules).
 
     Each object is looked at inside its bounding box only (``scipy.ndimage.find_objects``); the area of
@@ -62,8 +62,8 @@ def object_dice_scores(pred: np.ndarray, gt: np.ndarray, legacy: bool = False, m
     Args:
         pred: ``(H, W)`` predicted instance ids (post-processed).
         gt: ``(H, W)`` ground-truth instance ids.
-        legacy: the original code's behaviour (quirks 1-3; ``min_object_size`` is then its 20 px).
-        min_object_size: corrected version: objects with fewer pixels are not scored.
+        legacy: the original code's behaviour (quirks 1-3; ``min_gt_size`` is then its 20 px).
+        min_gt_size: corrected version: objects with fewer pixels are not scored.
         clip_ids: quirk 4, clip ground-truth ids to 255 first.
     """
     pred, gt = check_instance_maps(pred, gt)
@@ -79,7 +79,7 @@ def object_dice_scores(pred: np.ndarray, gt: np.ndarray, legacy: bool = False, m
     if not legacy:
         gt_areas = np.bincount(gt.ravel())
         for i in ids:
-            if gt_areas[i] < min_object_size:
+            if gt_areas[i] < min_gt_size:
                 continue
             box = boxes[i - 1]
             g = gt[box] == i
@@ -112,8 +112,8 @@ def mdice_legacy(pred: np.ndarray, gt: np.ndarray, clip_ids: bool = False) -> fl
     return float(np.mean(scores)) if scores else float("nan")
 
 
-def mdice(pred: np.ndarray, gt: np.ndarray, min_object_size: int = LEGACY_SMALL_OBJECT) -> float:
-    """Corrected image mDice: misses score 0, no border erasure, objects < ``min_object_size`` px excluded
+def mdice(pred: np.ndarray, gt: np.ndarray, min_gt_size: int = LEGACY_SMALL_OBJECT) -> float:
+    """Corrected image mDice: misses score 0, no border erasure, objects < ``min_gt_size`` px excluded
     (NaN when no object is scored)."""
-    scores = object_dice_scores(pred, gt, legacy=False, min_object_size=min_object_size)
+    scores = object_dice_scores(pred, gt, legacy=False, min_gt_size=min_gt_size)
     return float(np.mean(scores)) if scores else float("nan")

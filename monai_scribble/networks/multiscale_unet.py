@@ -17,6 +17,8 @@ import torch
 from monai.networks.nets import FlexibleUNet
 from monai.networks.nets.flexible_unet import SegmentationHead
 
+from monai_scribble.networks.shortcut import use_shortcut_modules
+
 __all__ = ["DECODER_FEATURES", "MultiscaleUNet"]
 
 DECODER_FEATURES: dict[str, int] = {"d1": 0, "d2": 1, "d3": 2, "d4": 3, "d5": 4}
@@ -45,7 +47,9 @@ class MultiscaleUNet(FlexibleUNet):
         kwargs: passed to :class:`monai.networks.nets.FlexibleUNet`.
 
     Input sides must be multiples of 32 (the encoder downsamples five times); whole-image inference
-    pads images before calling the network.
+    pads images before calling the network. The encoder's type-A shortcuts are
+    :class:`~monai_scribble.networks.shortcut.ZeroPadShortcut` modules (the same computation as MONAI's), so
+    ``torch.jit.trace`` gives a model for any input size (``ckpt_export --use_trace``).
     """
 
     def __init__(
@@ -80,6 +84,7 @@ class MultiscaleUNet(FlexibleUNet):
             self.segmentation_head = SegmentationHead(
                 spatial_dims=spatial_dims, in_channels=decoder_channels[-1], out_channels=out_channels, kernel_size=head_kernel_size
             )
+        use_shortcut_modules(self.encoder)  # the same shortcuts as modules: the network traces at any input size
 
     @staticmethod
     def check_input(x: torch.Tensor) -> None:

@@ -138,7 +138,8 @@ def test_a_finished_cell_from_before_the_watershed_column_is_evaluated_with_it_o
 def test_a_warmup_checkpoint_of_s2l_r1r4_loads_into_each_ablation(method):
     import torch
 
-    from monai_scribble.engines.presets import contrastive_terms, optimizer_param_groups
+    from monai_scribble.engines.methods import contrastive_terms
+    from monai_scribble.engines.optimizer import optimizer_param_groups
     from monai_scribble.losses import MultiscaleContrastiveLoss
     from monai_scribble.networks import MultiscaleUNet
 
@@ -173,7 +174,8 @@ def test_a_warmup_checkpoint_of_s2l_r1r4_loads_into_each_ablation(method):
 def test_a_checkpoint_whose_heads_trained_is_not_a_warmup_one():
     import torch
 
-    from monai_scribble.engines.presets import contrastive_terms, optimizer_param_groups
+    from monai_scribble.engines.methods import contrastive_terms
+    from monai_scribble.engines.optimizer import optimizer_param_groups
     from monai_scribble.losses import MultiscaleContrastiveLoss
     from monai_scribble.networks import MultiscaleUNet
 

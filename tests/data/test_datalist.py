@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from monai_scribble.data.datalist import DATASETS, prepare_datalist, write_split_file
-from monai_scribble.data.image_io import DataError
+from monai_scribble.data.datalist import prepare_datalist, write_split_file
 from monai_scribble.data.scribbles import read_scribble, scribble_class_counts
-from monai_scribble.errors import ArgumentError
+from monai_scribble.errors import ArgumentError, DataError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TRAIN_CONFIG = REPO_ROOT / "bundles" / "scribble_cell_segmentation" / "configs" / "train.json"

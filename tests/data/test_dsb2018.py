@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from monai_scribble.data.dsb2018 import merge_instance_masks, read_dsb2018
-from monai_scribble.data.image_io import DataError, read_instance_label
+from monai_scribble.data.image_io import read_instance_label
+from monai_scribble.errors import DataError
 
 
 def make_image_dir(stage: Path, image_id: str, masks: list[np.ndarray], shape=(32, 40), mode: str = "RGBA") -> Path:

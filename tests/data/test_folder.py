@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from monai_scribble.data.folder import read_folder
-from monai_scribble.data.image_io import DataError
+from monai_scribble.errors import DataError
 
 
 def write(path, array):

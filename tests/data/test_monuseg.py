@@ -14,10 +14,10 @@ from PIL import Image
 
 from monai_scribble.constants import CACHE_ENV_VAR
 from monai_scribble.data.cache import dataset_cache_dir
-from monai_scribble.data.image_io import DataError, read_array, read_instance_label, write_png
-from monai_scribble.data.image_io import image_size
+from monai_scribble.data.image_io import image_size, read_array, read_instance_label, write_png
 from monai_scribble.data.monuseg import read_monuseg, read_monuseg_split, validate_sample_sizes
 from monai_scribble.data.records import Sample
+from monai_scribble.errors import DataError
 
 H, W = 20, 24
 

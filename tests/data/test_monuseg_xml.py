@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monai_scribble.data.image_io import DataError
+from monai_scribble.errors import DataError
 from monai_scribble.data.monuseg_xml import (
     RasterStats,
     parse_aperio_xml,

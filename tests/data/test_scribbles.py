@@ -10,7 +10,8 @@ from skimage.draw import disk
 from skimage.morphology import skeletonize
 
 from monai_scribble.constants import BACKGROUND, FOREGROUND, IGNORE
-from monai_scribble.data.image_io import DataError, read_array, write_png
+from monai_scribble.data.image_io import read_array, write_png
+from monai_scribble.errors import DataError
 from monai_scribble.data.scribbles import (
     ScribbleFormat,
     _skeleton_segments,

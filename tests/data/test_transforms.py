@@ -9,10 +9,10 @@ import pytest
 import torch
 from monai.data import DataLoader, Dataset, MetaTensor
 from monai.utils import set_determinism
+from monai.transforms import RandAffined
 from PIL import Image
 
 from monai_scribble.constants import BACKGROUND, FOREGROUND, IGNORE
-from monai_scribble.data.image_io import DataError
 from monai_scribble.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -22,11 +22,11 @@ from monai_scribble.data.transforms import (
     MaskInvalidd,
     RandBrightnessContrastd,
     RandColorJitterd,
-    _hsv_to_rgb,
-    _rgb_to_hsv,
     eval_transforms,
     train_transforms,
 )
+from monai_scribble.data.transforms.intensity import _hsv_to_rgb, _rgb_to_hsv
+from monai_scribble.errors import DataError
 
 H, W = 24, 20
 
@@ -196,7 +196,7 @@ def test_rotation_keeps_scribble_integer_valued():
 @pytest.mark.parametrize("isotropic", [True, False])
 def test_affine_parameters_follow_shift_scale_rotate(isotropic):
     t = train_transforms(crop_size=64, affine_prob=1.0, isotropic_scale=isotropic)
-    affine = next(x for x in t.transforms if type(x).__name__ == "RandAffined")
+    affine = next(x for x in t.transforms if isinstance(x, RandAffined))  # RandIsotropicAffined with isotropic_scale
     grid = affine.rand_affine.rand_affine_grid
     assert affine.mode == ("bilinear", "nearest", "nearest", "nearest")  # image, scribble, label, valid
     assert affine.padding_mode == ("reflection", "zeros", "zeros", "zeros")

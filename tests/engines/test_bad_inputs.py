@@ -27,12 +27,15 @@ from tests.conftest import file_digest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TRAIN_CONFIG = REPO_ROOT / "bundles" / "scribble_cell_segmentation" / "configs" / "train.json"
+FOLDER_PRESET = TRAIN_CONFIG.parent / "datasets" / "folder.json"
 TINY = ["--num_synthetic_images", "5", "--crop_size", "64", "--batch_size", "2", "--val_interval", "1", "--ema_period", "1",
         "--max_samples", "200", "--warmup_epochs", "1"]  # fmt: skip
 
 
-def bundle(run_id: str, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "monai.bundle", "run", run_id, "--config_file", str(TRAIN_CONFIG), *args]
+def bundle(run_id: str, *args: str, preset: Path | None = None) -> subprocess.CompletedProcess:
+    """``python -m monai.bundle run <run_id>`` on train.json (with the dataset ``preset`` overlay), as a user runs it."""
+    config = str([str(TRAIN_CONFIG), str(preset)]) if preset else str(TRAIN_CONFIG)
+    command = [sys.executable, "-m", "monai.bundle", "run", run_id, "--config_file", config, *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("MONAI_SCRIBBLE_DEBUG", None)
     return subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
@@ -128,8 +131,8 @@ def test_bad_data_is_named_before_anything_is_written(tmp_path, own_data, run_id
     expected = corrupt(data)
     before = snapshot(data)
     output = tmp_path / "run"
-    result = bundle(run_id, "--dataset", "folder", "--dataset_dir", str(data), "--scribble_format", "zero_unlabeled",
-                    "--output_dir", str(output), "--max_epochs", "1")  # fmt: skip
+    result = bundle(run_id, "--dataset_dir", str(data), "--scribble_format", "zero_unlabeled",
+                    "--output_dir", str(output), "--max_epochs", "1", preset=FOLDER_PRESET)  # fmt: skip
     lines = (result.stdout + result.stderr).strip().splitlines()
     assert result.returncode == 1, result.stderr[-3000:]
     assert lines[-1].startswith(f"error: {expected}"), lines[-1]
@@ -146,6 +149,9 @@ ARGUMENT_CASES = [
     (["--method", "s2l_r9"], "error: --method: unknown value 's2l_r9'; choose one of supervised, scribble_only, s2l, s2l_r1, s2l_r4, s2l_r1r4"),
     (["--resume", "maybe"], "error: --resume: must be true or false, got 'maybe'"),
     (["--dataset", "folder", "--dataset_dir", "/nonexistent/lab"], "error: --dataset_dir: folder not found: /nonexistent/lab"),
+    (["--dataset", "monuseg", "--dataset_dir", "."], "error: --dataset: 'monuseg' runs with its preset (schedule, EMA momentum and "
+     "threshold, augmentation), but the config holds the 'synthetic' one; add bundles/scribble_cell_segmentation/configs/datasets/"
+     "monuseg.json to --config_file (README: Training)"),
     (["--resume", "true"], "error: --resume true but there is no checkpoint in"),
 ]
 
@@ -223,9 +229,10 @@ def test_new_run_discards_stale_ema_maps_without_checkpoint(tmp_path, finished_r
 def test_own_data_without_labels_trains_end_to_end(tmp_path, own_data):
     """README's "Training on your own data": images + scribbles, no labels, model selected by the scribbles."""
     output = tmp_path / "run"
-    result = bundle("training", "--dataset", "folder", "--dataset_dir", str(own_data), "--scribble_format", "zero_unlabeled",
+    result = bundle("training", "--dataset_dir", str(own_data), "--scribble_format", "zero_unlabeled",
                     "--output_dir", str(output), "--max_epochs", "2", "--warmup_epochs", "1", "--crop_size", "64",
-                    "--batch_size", "2", "--ema_period", "1", "--max_samples", "200")  # fmt: skip
+                    "--batch_size", "2", "--ema_period", "1", "--max_samples", "200", "--val_interval", "1",
+                    preset=FOLDER_PRESET)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     datalist = json.loads((output / "datalist.json").read_text())
     assert datalist["test"] == [] and not any("label" in item for item in datalist["training"] + datalist["validation"])

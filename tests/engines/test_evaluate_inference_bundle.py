@@ -18,8 +18,9 @@ import torch
 from monai.bundle import ConfigWorkflow
 from PIL import Image
 
-from monai_scribble.data.image_io import read_array
+from monai_scribble.data.image_io import file_stem, read_array
 from monai_scribble.errors import find_user_error
+from monai_scribble.inference import segment
 from monai_scribble.metrics import METRIC_NAMES
 from monai_scribble.networks import MultiscaleUNet
 from tests.conftest import file_digest
@@ -52,8 +53,10 @@ def trained(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("split", ["test", "validation"])
 def test_evaluating_writes_one_row_per_image_and_a_summary(trained, tmp_path, split):
     configs = [str(CONFIGS / "train.json"), str(CONFIGS / "evaluate.json")]
-    run(configs, "evaluating", **TINY, output_dir=str(tmp_path), ckpt_dir=str(trained / "models"), split=split)
-    datalist = json.loads((tmp_path / "datalist.json").read_text())
+    run(configs, "evaluating", **TINY, output_dir=str(tmp_path), ckpt_dir=str(trained / "models"), split=split,
+        datalist=str(trained / "datalist.json"))  # the training run's: evaluation never prepares again
+    datalist = json.loads((trained / "datalist.json").read_text())
+    assert not (tmp_path / "datalist.json").exists() and not (tmp_path / "synthetic").exists()
     with open(tmp_path / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["id"] for r in rows] == [item["id"] for item in datalist[split]]
@@ -72,8 +75,18 @@ def test_evaluating_writes_one_row_per_image_and_a_summary(trained, tmp_path, sp
 def test_evaluating_a_split_without_labels_is_an_error(trained, tmp_path):
     configs = [str(CONFIGS / "train.json"), str(CONFIGS / "evaluate.json")]
     with pytest.raises(Exception) as err:
-        run(configs, "evaluating", **TINY, output_dir=str(tmp_path), ckpt_dir=str(trained / "models"), split="holdout")
+        run(configs, "evaluating", **TINY, output_dir=str(tmp_path), ckpt_dir=str(trained / "models"), split="holdout",
+            datalist=str(trained / "datalist.json"))
     assert str(find_user_error(err.value)) == "--split: unknown value 'holdout'; choose training, validation or test"
+
+
+def test_evaluating_a_folder_without_a_datalist_says_what_to_do(trained, tmp_path):
+    configs = [str(CONFIGS / "train.json"), str(CONFIGS / "evaluate.json")]
+    with pytest.raises(Exception) as err:
+        run(configs, "evaluating", **TINY, output_dir=str(tmp_path / "eval"), ckpt_dir=str(trained / "models"))
+    assert str(find_user_error(err.value)) == (f"{tmp_path / 'eval' / 'datalist.json'}: no datalist here: evaluate the --output_dir of a "
+                                               "training run (or run prepare into it first), or pass --datalist <that run's output_dir>/datalist.json")
+    assert not (tmp_path / "eval").exists()  # nothing prepared, nothing written
 
 
 def test_evaluating_a_synthetic_demo_model_warns(trained, tmp_path, capsys):
@@ -81,7 +94,8 @@ def test_evaluating_a_synthetic_demo_model_warns(trained, tmp_path, capsys):
     (tmp_path / "models").mkdir()
     torch.save({"model": state["model"], "metadata": {"dataset": "synthetic", "method": "supervised"}}, tmp_path / "models" / "model.pt")
     configs = [str(CONFIGS / "train.json"), str(CONFIGS / "evaluate.json")]
-    run(configs, "evaluating", **TINY, output_dir=str(tmp_path / "eval"), ckpt_dir=str(tmp_path / "models"))
+    run(configs, "evaluating", **TINY, output_dir=str(tmp_path / "eval"), ckpt_dir=str(tmp_path / "models"),
+        datalist=str(trained / "datalist.json"))
     warnings = [line for line in capsys.readouterr().out.splitlines() if DEMO_WARNING in line]  # the bundle's logging.conf logs to stdout
     assert len(warnings) == 1 and f"WARNING - {tmp_path / 'models' / 'model.pt'} {DEMO_WARNING}" in warnings[0]
 
@@ -110,6 +124,24 @@ def test_inference_segments_every_readable_image(trained, tmp_path, output_ext):
         assert labels.dtype == np.uint16 and labels.shape == size, stem
         assert read_array(out / f"{stem}_overlay.png").shape == (*size, 3)
     assert not list(out.glob("corrupt*"))  # reported and skipped; the others finished
+
+
+def test_segment_gives_what_the_bundle_inference_writes(tmp_path):
+    torch.manual_seed(0)  # an untrained network, its head biased to call about half the pixels nucleus: many objects
+    network = MultiscaleUNet().eval()
+    with torch.no_grad():
+        logits = network(torch.randn(1, 3, 64, 64))
+        network.segmentation_head[0].bias[1] -= (logits[:, 1] - logits[:, 0]).median()
+    (tmp_path / "models").mkdir()
+    torch.save({"model": network.state_dict()}, tmp_path / "models" / "model.pt")
+    write_inputs(tmp_path / "in")
+    run(str(CONFIGS / "inference.json"), "run", "infer", input_dir=str(tmp_path / "in"), output_dir=str(tmp_path / "out"),
+        ckpt_dir=str(tmp_path / "models"), min_size=4)  # fmt: skip
+    paths = sorted(p for p in (tmp_path / "in").iterdir() if not p.name.startswith("corrupt"))
+    maps = segment(paths, model=tmp_path / "models", min_size=4)  # the user-level call, same parameter names
+    for path, instances in zip(paths, maps):
+        np.testing.assert_array_equal(instances, read_array(tmp_path / "out" / f"{file_stem(path)}_label.tif"), err_msg=path.name)
+    assert sum(int(m.max()) for m in maps) > 20  # the comparison is not between empty maps
 
 
 def bundle_inference(input_dir: Path, output_dir: Path, ckpt_dir: Path) -> str:

@@ -13,9 +13,9 @@ import pytest
 import torch
 from monai.transforms import DivisiblePad
 
-from monai_scribble.data.pseudo_label_store import PseudoLabelStore
 from monai_scribble.data.transforms import eval_transforms
 from monai_scribble.networks import MultiscaleUNet
+from monai_scribble.pseudo_labels.store import PseudoLabelStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = REPO_ROOT / "bundles" / "scribble_cell_segmentation" / "configs"
@@ -30,7 +30,7 @@ def ddp_run(tmp_path_factory) -> tuple[Path, str]:
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
         "-m", "monai.bundle", "run", "training", "--config_file", config,
         "--bundle_root", str(CONFIGS.parent), "--output_dir", str(output), "--ckpt_dir", str(output / "models"),
-        "--device", "$torch.device('cpu')", "--ddp_backend", "gloo",
+        "--device", "$torch.device('cpu')",
         "--num_synthetic_images", "11", "--crop_size", "128", "--batch_size", "2", "--max_samples", "300",
         "--max_epochs", "1", "--warmup_epochs", "0", "--ema_period", "1", "--val_interval", "1",
     ]  # fmt: skip

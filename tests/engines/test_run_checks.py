@@ -7,15 +7,11 @@ import json
 import pytest
 import torch
 
-from monai_scribble.data.image_io import DataError
-from monai_scribble.engines.run_checks import (
-    as_bool,
-    check_prepare_arguments,
-    check_training_arguments,
-    check_training_run,
-    find_last_checkpoint,
-)
-from monai_scribble.errors import ArgumentError, RunStateError
+from monai_scribble.data.arguments import check_prepare_arguments
+from monai_scribble.engines.run_checks import check_training_arguments, check_training_run
+from monai_scribble.errors import ArgumentError, DataError, RunStateError
+from monai_scribble.utils.arguments import as_bool
+from monai_scribble.utils.checkpoint_files import find_last_checkpoint
 
 
 @pytest.mark.parametrize(

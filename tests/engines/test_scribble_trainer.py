@@ -2,9 +2,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from ignite.engine import Events
+from monai.engines.utils import IterationEvents
 
 from monai_scribble.constants import IGNORE
 from monai_scribble.engines import ScribbleTrainer
+from monai_scribble.pseudo_labels import PseudoLabelConfig
 
 
 class TinyNet(torch.nn.Module):
@@ -38,7 +41,7 @@ def batches(n: int = 2) -> list[dict]:
 def test_terms_per_stage(warmup, expected_terms):
     net = TinyNet()
     trainer = ScribbleTrainer("cpu", 1, batches(), net, torch.optim.SGD(net.parameters(), lr=0.1), warmup_epochs=warmup,
-                              ema_threshold=0.6, decollate=False)
+                              pseudo_labels=PseudoLabelConfig(threshold=0.6), decollate=False)
     trainer.run()
     assert set(trainer.state.output) == expected_terms
     out = trainer.state.output
@@ -55,3 +58,18 @@ def test_non_finite_loss_stops_with_the_terms():
     trainer = ScribbleTrainer("cpu", 1, batches(), net, torch.optim.SGD(net.parameters(), lr=0.1), warmup_epochs=0, decollate=False)
     with pytest.raises(FloatingPointError, match=r"non-finite loss at epoch 1, iteration 1: scribble_ce=nan, pseudo_ce=nan"):
         trainer.run()
+
+
+@pytest.mark.parametrize("use_pseudo_labels, stages", [(True, ["warmup", "main"]), (False, ["warmup", "warmup"])])
+def test_the_step_fires_ignites_iteration_events_in_order(use_pseudo_labels, stages):
+    net = TinyNet()
+    trainer = ScribbleTrainer("cpu", 2, batches(), net, torch.optim.SGD(net.parameters(), lr=0.1), warmup_epochs=1,
+                              use_pseudo_labels=use_pseudo_labels, decollate=False)  # fmt: skip
+    fired, seen_stages = [], []
+    events = [IterationEvents.FORWARD_COMPLETED, IterationEvents.LOSS_COMPLETED, IterationEvents.BACKWARD_COMPLETED, IterationEvents.MODEL_COMPLETED]
+    for event in events:
+        trainer.add_event_handler(event, lambda engine, name=event.name: fired.append(name))
+    trainer.add_event_handler(Events.EPOCH_STARTED, lambda engine: seen_stages.append(engine.state.stage))
+    trainer.run()
+    assert fired == [e.name for e in events] * 4  # every iteration (2 epochs x 2 batches), in the step's order
+    assert seen_stages == stages  # a method without pseudo-labels never switches to the main stage

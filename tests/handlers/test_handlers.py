@@ -5,9 +5,10 @@ import pytest
 import torch
 from ignite.engine import Engine, Events
 
-from monai_scribble.data.pseudo_label_store import PseudoLabelStore
 from monai_scribble.errors import UserError
-from monai_scribble.handlers import BestModelSaver, EMAPseudoLabelHandler, FinalModelSaver, StageSwitchHandler, TrainingCheckpointHandler
+from monai_scribble.handlers import BestModelSaver, FinalModelSaver, StageSwitchHandler, TrainingCheckpointHandler
+from monai_scribble.pseudo_labels import EMAPseudoLabelHandler, PseudoLabelConfig, PseudoLabelStore
+from tests.pseudo_labels.test_refresh import ConstantNet
 
 
 @pytest.mark.parametrize("warmup, expected", [(2, ["warmup", "warmup", "main", "main"]), (0, ["main"] * 4), (-1, ["warmup"] * 4)])
@@ -18,59 +19,6 @@ def test_stage_switch(warmup, expected):
     engine.add_event_handler(Events.EPOCH_STARTED, lambda e: stages.append(e.state.stage))
     engine.run([0], max_epochs=4)
     assert stages == expected
-
-
-class ConstantNet(torch.nn.Module):
-    """Logits whose foreground probability is 0.9 everywhere; records its mode."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.scale = torch.nn.Parameter(torch.ones(()))
-        self.modes: list[bool] = []
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.modes.append(self.training)
-        assert x.shape[-1] % 32 == 0 and x.shape[-2] % 32 == 0
-        fg = torch.full_like(x[:, :1], float(np.log(9.0)))
-        return torch.cat([torch.zeros_like(fg), fg * self.scale], dim=1)
-
-
-def test_ema_refresh_schedule_and_values(tmp_path):
-    shapes = {"a": (40, 50), "b": (40, 50), "c": (33, 70)}
-    store = PseudoLabelStore(tmp_path / "ema", shapes)
-    dataset = [{"id": k, "image": torch.zeros(3, *s)} for k, s in shapes.items()]
-    net = ConstantNet().train()
-    handler = EMAPseudoLabelHandler(store, dataset, net, period=2, momentum=0.5, batch_size=2)
-    engine = Engine(lambda e, b: None)
-    handler.attach(engine)
-    refreshed = []
-    engine.add_event_handler(Events.EPOCH_COMPLETED, lambda e: refreshed.append((e.state.epoch, store.state["updates"])))
-    engine.run([0], max_epochs=5)
-    assert refreshed == [(1, 0), (2, 1), (3, 1), (4, 2), (5, 2)]  # after epochs 2 and 4 (the paper's 1, 3 zero-based)
-    np.testing.assert_allclose(store.get("c"), 0.9 * (1 - 0.5**2), atol=2e-3)
-    assert store.get("c").shape == (33, 70)  # padded to /32 for inference, cropped back
-    assert net.training and not any(net.modes)  # inference in eval mode, training mode restored
-    assert handler.state_dict() == {"generation": 2, "updates": 2}
-
-
-@pytest.mark.parametrize("epochs, background_threshold, expected", [
-    (1, None, {"fg_coverage": 0.0, "fg_recall": 0.0, "bg_coverage": 0.0, "bg_recall": 0.0}),  # E = 0.45: nothing confident
-    (4, None, {"fg_coverage": 1.0, "fg_precision": 0.25, "fg_recall": 1.0, "bg_coverage": 0.0, "bg_recall": 0.0}),  # E = 0.84 > 0.8
-    (1, 0.51, {"fg_coverage": 0.0, "fg_recall": 0.0, "bg_coverage": 1.0, "bg_precision": 0.75, "bg_recall": 1.0}),  # E = 0.45 < 0.49
-])  # fmt: skip
-def test_ema_refresh_measures_pseudo_label_quality_against_label_maps(tmp_path, epochs, background_threshold, expected):
-    label = torch.zeros(1, 32, 32, dtype=torch.int32)
-    label[:, :16, :16] = 3  # a quarter of the pixels are nucleus
-    store = PseudoLabelStore(tmp_path / "ema", {"a": (32, 32)})
-    handler = EMAPseudoLabelHandler(store, [{"id": "a", "image": torch.zeros(3, 32, 32), "label": label}], ConstantNet(),
-                                    period=1, momentum=0.5, threshold=0.8, background_threshold=background_threshold)  # fmt: skip
-    engine = Engine(lambda e, b: None)
-    handler.attach(engine)
-    engine.run([0], max_epochs=epochs)
-    measured = {k.removeprefix("pseudo_"): v for k, v in engine.state.metrics.items()}
-    assert {k: v for k, v in measured.items() if not np.isnan(v)} == pytest.approx(expected)
-    undefined = {"fg_precision", "bg_precision"} - set(expected)  # no pseudo-label of that class: precision undefined
-    assert set(measured) - set(expected) == undefined and all(np.isnan(measured[k]) for k in undefined)
 
 
 def test_training_checkpoint_roundtrip_keeps_configured_max_epochs(tmp_path):
@@ -95,7 +43,7 @@ def test_training_checkpoint_roundtrip_keeps_configured_max_epochs(tmp_path):
 @pytest.mark.parametrize("interval, saved", [(1, [5, 6, 7]), (3, [3, 6, 7]), (10, [7])])
 def test_checkpoint_interval_keeps_the_ema_generation_the_checkpoint_recorded(tmp_path, interval, saved):
     store = PseudoLabelStore(tmp_path / "ema", {"a": (32, 32)})
-    ema = EMAPseudoLabelHandler(store, [{"id": "a", "image": torch.zeros(3, 32, 32)}], ConstantNet(), period=1, momentum=0.5)
+    ema = EMAPseudoLabelHandler(store, [{"id": "a", "image": torch.zeros(3, 32, 32)}], ConstantNet(), PseudoLabelConfig(momentum=0.5, period=1))
     engine = Engine(lambda e, b: None)
     ema.attach(engine)
     checkpoints = TrainingCheckpointHandler(tmp_path / "ckpt", {"trainer": engine, "ema": ema}, n_saved=3, interval=interval)
@@ -109,7 +57,7 @@ def test_checkpoint_interval_keeps_the_ema_generation_the_checkpoint_recorded(tm
         # the refresh of epoch e runs before its checkpoint: it keeps what the checkpoint of an earlier epoch recorded
         last_checkpoint = max((s for s in range(1, epoch) if s % interval == 0), default=epoch - 1)
         assert generations == sorted({epoch, last_checkpoint})
-    resumed = EMAPseudoLabelHandler(store, [], ConstantNet(), period=1, momentum=0.5)
+    resumed = EMAPseudoLabelHandler(store, [], ConstantNet(), PseudoLabelConfig(momentum=0.5, period=1))
     TrainingCheckpointHandler(tmp_path / "ckpt", {"trainer": Engine(lambda e, b: None), "ema": resumed}).load(checkpoints.path(saved[-1]))
     assert store.state == {"generation": 7, "updates": 7}  # resumes from the newest checkpoint
 
@@ -214,12 +162,3 @@ def test_final_model_saver_only_when_validation_gave_no_best_model(tmp_path, val
     trainer.run([0], max_epochs=1)
     state = torch.load(tmp_path / "model.pt", weights_only=True)
     assert (float(state["model"]["weight"][0, 0]) == 3.0) == saved_at_end
-
-
-def test_disabled_ema_handler_attaches_nothing(tmp_path):
-    store = PseudoLabelStore(tmp_path / "ema", {"a": (8, 8)})
-    handler = EMAPseudoLabelHandler(store, [{"id": "a", "image": torch.zeros(3, 8, 8)}], ConstantNet(), period=1, enabled=False)
-    engine = Engine(lambda e, b: None)
-    handler.attach(engine)
-    engine.run([0], max_epochs=2)
-    assert store.state["updates"] == 0

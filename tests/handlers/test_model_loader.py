@@ -9,8 +9,9 @@ import pytest
 import torch
 from ignite.engine import Engine
 
-from monai_scribble.data.image_io import DataError
-from monai_scribble.handlers import ModelLoader, read_model_file
+from monai_scribble.errors import DataError
+from monai_scribble.handlers import ModelLoader
+from monai_scribble.inference import read_model_file
 
 WARNING = "was trained on the synthetic demo data; it is meant to show the workflow, not to segment real images"
 

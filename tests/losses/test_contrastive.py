@@ -176,7 +176,8 @@ def test_weights_and_term_names():
     total = MultiscaleContrastiveLoss(seed=0)(features, labels)
     torch.testing.assert_close(total, 0.5 * terms["contrastive_d5_delta1"] + 10.0 * terms["contrastive_d3_delta4"])
     torch.manual_seed(0)  # same head initialisation
-    returned = MultiscaleContrastiveLoss(seed=0)(features, labels, return_terms=True)  # through forward (DDP)
+    returned_total, returned = MultiscaleContrastiveLoss(seed=0)(features, labels, return_terms=True)  # through forward (DDP)
+    torch.testing.assert_close(returned_total, total)
     assert returned.keys() == terms.keys()
     for name in terms:
         torch.testing.assert_close(returned[name], terms[name])

@@ -71,10 +71,10 @@ def test_quirk4_clipping_merges_ids_above_255():
     assert clipped[0] == pytest.approx(dice(25, 25, 50))
 
 
-def test_corrected_min_object_size_is_explicit():
+def test_corrected_min_gt_size_is_explicit():
     gt = instance_boxes((12, 12), (1, 4, 6, 4, 9))  # 10 px
     pred = gt.copy()
-    assert mdice(pred, gt, min_object_size=5) == pytest.approx(1.0)
+    assert mdice(pred, gt, min_gt_size=5) == pytest.approx(1.0)
     assert math.isnan(mdice(pred, gt))
 
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from monai_scribble.constants import IGNORE
-from monai_scribble.metrics import ScribbleAccuracy, scribble_accuracy
+from monai_scribble.handlers import ScribbleAccuracy
+from monai_scribble.metrics import scribble_accuracy
 
 
 def onehot(ids: list[list[int]]) -> torch.Tensor:

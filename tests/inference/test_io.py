@@ -10,8 +10,9 @@ import torch
 from monai.data import MetaTensor
 from PIL import Image
 
-from monai_scribble.data.image_io import DataError, read_array, write_label
-from monai_scribble.data.inference_io import SaveInstancesd, list_input_images
+from monai_scribble.data.image_io import read_array, write_label
+from monai_scribble.errors import DataError
+from monai_scribble.inference.io import SaveInstancesd, list_input_images
 
 
 @pytest.mark.parametrize("suffix", [".tif", ".png", ".nii.gz"])

@@ -7,11 +7,11 @@ import os
 from collections.abc import Hashable, Mapping
 from pathlib import Path
 
-import numpy as np
 import torch
 from monai.transforms import MapTransform
 
-from monai_scribble.data.image_io import DataError, file_stem, has_image_suffix, read_image, write_label, write_png
+from monai_scribble.data.image_io import file_stem, has_image_suffix, read_image, write_label, write_png
+from monai_scribble.errors import DataError
 from monai_scribble.visualize import contour_overlay
 
 __all__ = ["MonaiLabelLayoutd", "SaveInstancesd", "check_output_dir", "list_input_images"]

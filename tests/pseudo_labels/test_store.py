@@ -2,10 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from monai_scribble.constants import IGNORE
-from monai_scribble.data.pseudo_label_store import LoadPseudoLabelMapd, PseudoLabelStore, threshold_pseudo_labels
+from monai_scribble.pseudo_labels import PseudoLabelStore
 
 SHAPES = {"a": (4, 5), "b": (3, 3)}
 
@@ -86,43 +84,3 @@ def test_missing_store_and_id(tmp_path):
     store = PseudoLabelStore(tmp_path / "ema", SHAPES)
     with pytest.raises(KeyError, match="no EMA map for image 'zz'"):
         store.get("zz")
-
-
-@pytest.mark.parametrize(
-    "ema, scribble, threshold, background_threshold, expected",
-    [
-        (0.9, IGNORE, 0.8, None, 1),
-        (0.1, IGNORE, 0.8, None, 0),
-        (0.5, IGNORE, 0.8, None, IGNORE),
-        (0.85, IGNORE, 0.95, None, IGNORE),
-        (0.99, 0, 0.8, None, IGNORE),  # scribbled pixels are never pseudo-labelled
-        (0.01, 1, 0.8, None, IGNORE),
-        (0.35, IGNORE, 0.8, 0.6, 0),  # background needs E < 1 - 0.6
-        (0.45, IGNORE, 0.8, 0.6, IGNORE),
-        (0.35, IGNORE, 0.8, None, IGNORE),  # ... and E < 0.2 with the symmetric rule
-        (0.7, IGNORE, 0.8, 0.6, IGNORE),  # the nucleus threshold is unchanged
-        (0.15, 0, 0.8, 0.6, IGNORE),
-    ],
-)
-def test_threshold_pseudo_labels(ema, scribble, threshold, background_threshold, expected):
-    labels = threshold_pseudo_labels(torch.full((1, 1, 2, 2), ema), torch.full((1, 2, 2), scribble), threshold, background_threshold)
-    assert labels.shape == (1, 2, 2) and (labels == expected).all()
-
-
-def test_load_transform_reads_fresh_values(tmp_path):
-    store = PseudoLabelStore(tmp_path / "ema", SHAPES)
-    load = LoadPseudoLabelMapd(tmp_path / "ema")
-    assert load({"id": "a"})["ema"].shape == (1, 4, 5)
-    store.update({k: np.ones(s, np.float32) for k, s in SHAPES.items()}, 1.0)
-    assert float(load({"id": "a"})["ema"].min()) == 1.0
-
-
-@pytest.mark.parametrize("updates", [1, 3])
-def test_bias_correction(tmp_path, updates):
-    store = PseudoLabelStore(tmp_path / "ema", SHAPES)
-    for _ in range(updates):
-        store.update({k: np.full(s, 0.9, np.float32) for k, s in SHAPES.items()}, 0.2)
-    plain = LoadPseudoLabelMapd(tmp_path / "ema")({"id": "a"})["ema"]
-    corrected = LoadPseudoLabelMapd(tmp_path / "ema", bias_correction_momentum=0.2)({"id": "a"})["ema"]
-    assert float(plain.mean()) == pytest.approx(0.9 * (1 - 0.8**updates), abs=2e-3)
-    assert float(corrected.mean()) == pytest.approx(0.9, abs=2e-3)  # the zero initialisation is undone

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from monai_scribble.inferers import WholeImageInferer
+from monai_scribble.inference import WholeImageInferer
 from monai_scribble.networks import MultiscaleUNet
 
 

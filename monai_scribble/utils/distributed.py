@@ -7,26 +7,36 @@ calls in a single process.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
 from typing import TypeVar
 
 import ignite.distributed as idist
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-__all__ = ["rank_zero_first", "rank_zero_handlers", "unwrap", "wrap_ddp"]
+__all__ = ["destroy_process_group", "init_process_group", "local_device", "rank_zero_handlers", "rank_zero_only", "unwrap", "wrap_ddp"]
 
 T = TypeVar("T")
 
 
-def rank_zero_first(fn: Callable[..., T], *args, **kwargs) -> T:
-    """Run ``fn`` on rank 0 first, then on the other ranks (which then find rank 0's files cached).
+def local_device() -> torch.device:
+    """This process's device under ``torchrun``: ``cuda:<LOCAL_RANK>`` where there are GPUs, else the CPU."""
+    return torch.device(f"cuda:{os.environ.get('LOCAL_RANK', '0')}") if torch.cuda.is_available() else torch.device("cpu")
 
-    Used for steps that write shared files: preparing the datalist (synthetic images, scribbles,
-    caches) and creating the pseudo-label store.
-    """
-    with idist.one_rank_first(rank=0):
-        return fn(*args, **kwargs)
+
+def init_process_group(device: str | torch.device) -> None:
+    """Join the ``torchrun`` process group (NCCL on GPUs, gloo on CPUs) unless joined, and select ``device``."""
+    device = torch.device(device)
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+
+
+def destroy_process_group() -> None:
+    """Leave the process group if this process joined one."""
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def wrap_ddp(module: torch.nn.Module | None, device: str | torch.device) -> torch.nn.Module | None:
@@ -61,3 +71,8 @@ def rank_zero_handlers(handlers: list) -> list:
     from monai.handlers import StatsHandler, TensorBoardStatsHandler
 
     return [h for h in handlers if not isinstance(h, (StatsHandler, TensorBoardStatsHandler, ProgressBar))]
+
+
+def rank_zero_only(handlers: list) -> list | None:
+    """``handlers`` on rank 0, ``None`` on the other ranks (validation: rank 0 alone logs and saves the best model)."""
+    return list(handlers) if idist.get_rank() == 0 else None

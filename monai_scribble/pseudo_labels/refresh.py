@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 
 import ignite.distributed as idist
@@ -12,25 +11,21 @@ import torch
 from ignite.engine import Engine, Events
 
 from monai_scribble.constants import BACKGROUND, FOREGROUND, IGNORE
-from monai_scribble.data.pseudo_label_store import PseudoLabelStore, threshold_pseudo_labels
-from monai_scribble.engines.distributed import unwrap
-from monai_scribble.inferers import WholeImageInferer
+from monai_scribble.inference.inferer import WholeImageInferer, foreground_probabilities
+from monai_scribble.pseudo_labels.config import PseudoLabelConfig
+from monai_scribble.pseudo_labels.store import PseudoLabelStore
+from monai_scribble.utils.distributed import unwrap
 
 __all__ = ["EMAPseudoLabelHandler"]
-
-MAX_BATCH_PIXELS = 2**20
 
 
 class EMAPseudoLabelHandler:
     """Whole-image inference over every training image, then ``E <- m * p + (1 - m) * E``.
 
-    Runs at ``EPOCH_COMPLETED`` every ``period`` epochs (after epochs ``period``, ``2 period``, ... in
+    Runs at ``EPOCH_COMPLETED`` every ``config.period`` epochs (after epochs ``period``, ``2 period``, ... in
     Ignite's 1-based numbering, i.e. the paper's "after epoch 4, 9, 14"), in warm-up too. Inference is the
-    shared whole-image path (:class:`~monai_scribble.inferers.WholeImageInferer`: padded to a multiple of
-    32, cropped back) in eval mode under ``torch.inference_mode``, without augmentation, same-size images
-    batched up to about one megapixel per forward pass (on CPU, batching small images is faster and
-    batching large ones slower than one by one: 256² 0.048 s/image at 8 vs 0.079 at 1; 1000² 0.77 s at 1
-    vs 1.0 at 4, bf16).
+    shared whole-image path (:func:`~monai_scribble.inference.foreground_probabilities`: padded to a multiple
+    of 32, cropped back, eval mode, ``torch.inference_mode``, no augmentation, same-size images batched).
 
     Under data-parallel training (``torchrun``, multi_gpu_train.json) rank ``r`` of ``w`` predicts and
     writes images ``r, r + w, ...`` of ``dataset`` into the new generation; rank 0 makes it current once
@@ -38,27 +33,25 @@ class EMAPseudoLabelHandler:
     and all ranks train on the same maps.
 
     Where the dataset items carry full label maps (``label``, as the benchmark datasets' training images
-    do), each refresh also measures the pseudo-labels the new maps give at ``threshold`` (on every pixel,
+    do), each refresh also measures the pseudo-labels the new maps give at the config's thresholds (on every pixel,
     before scribbles override them): for each class the share of pixels it covers, its precision and its
     recall against the label maps, as ``engine.state.metrics["pseudo_{fg,bg}_{coverage,precision,recall}"]``
     (logged with the epoch by ``StatsHandler`` / ``TensorBoardStatsHandler``; under data-parallel training,
     on each rank's share of the images). A precision is NaN while its class covers nothing.
 
     Args:
-        store: the :class:`~monai_scribble.data.pseudo_label_store.PseudoLabelStore`.
+        store: the :class:`~monai_scribble.pseudo_labels.PseudoLabelStore`.
         dataset: items ``{"id": str, "image": (3, H, W) normalised tensor}`` for every training image
             (e.g. a MONAI ``Dataset`` with the evaluation transforms).
         network: the segmentation network (logits ``(B, 2, H, W)``; a ``DistributedDataParallel`` wrapper
             is unwrapped for inference, which needs no collective communication).
-        period: epochs between refreshes.
-        momentum: EMA momentum ``m`` (DSB 0.2, MoNuSeg 0.1).
+        config: the loop's settings (:class:`~monai_scribble.pseudo_labels.PseudoLabelConfig`): ``period``
+            and ``momentum`` of the refresh, the thresholds of the quality measurement (as the trainer's).
         device: inference device.
         batch_size: most images per inference batch (same-size images only; fewer for images so large
-            that a batch would exceed ``2**20`` pixels).
+            that a batch would exceed about one megapixel).
         amp_dtype: autocast dtype for inference (``None``: full precision).
-        channels_last: feed channels-last tensors (``None``: as :class:`~monai_scribble.inferers.WholeImageInferer`).
-        threshold: confidence threshold of the pseudo-labels, for the quality measurement (as the trainer's).
-        background_threshold: that of the background pseudo-labels (``None``: ``threshold``; as the trainer's).
+        channels_last: feed channels-last tensors (``None``: as :class:`~monai_scribble.inference.WholeImageInferer`).
         enabled: ``False`` attaches nothing (methods without pseudo-labels: supervised, scribble-only).
     """
 
@@ -67,61 +60,46 @@ class EMAPseudoLabelHandler:
         store: PseudoLabelStore,
         dataset: Sequence[dict],
         network: torch.nn.Module,
-        period: int = 5,
-        momentum: float = 0.2,
+        config: PseudoLabelConfig | None = None,
         device: str | torch.device = "cpu",
         batch_size: int = 8,
         amp_dtype: torch.dtype | None = None,
         channels_last: bool | None = None,
-        threshold: float = 0.8,
-        background_threshold: float | None = None,
         enabled: bool = True,
     ) -> None:
-        if period < 1:
-            raise ValueError(f"period must be >= 1, got {period}")
         self.store = store
         self.dataset = dataset
         self.network = network
-        self.period = int(period)
-        self.momentum = float(momentum)
+        self.config = config or PseudoLabelConfig()
         self.device = torch.device(device)
         self.batch_size = int(batch_size)
         self.inferer = WholeImageInferer(mode="pad", amp_dtype=amp_dtype, channels_last=channels_last)
-        self.threshold = float(threshold)
-        self.background_threshold = None if background_threshold is None else float(background_threshold)
         self.enabled = bool(enabled)
         self._labels: dict[str, torch.Tensor] = {}
         self._checkpointed_generation: int | None = None
         self.logger = logging.getLogger(__name__)
 
+    @classmethod
+    def find(cls, handlers: Sequence) -> EMAPseudoLabelHandler:
+        """The refresh handler among a trainer's ``handlers`` (found by type: MONAI Label prepends its own handlers)."""
+        found = [h for h in handlers if isinstance(h, cls)]
+        if len(found) != 1:
+            raise ValueError(f"expected one {cls.__name__} among the training handlers, found {len(found)}")
+        return found[0]
+
     def attach(self, engine: Engine) -> None:
         if self.enabled:
-            engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.period), self)
+            engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.config.period), self)
 
-    @torch.inference_mode()
     def predict(self, indices: Sequence[int] | None = None) -> dict[str, torch.Tensor]:
         """Foreground probability ``(H, W)`` of the images of ``dataset`` at ``indices`` (default: all)."""
-        by_shape: dict[tuple, list[dict]] = defaultdict(list)
-        for index in range(len(self.dataset)) if indices is None else indices:
-            item = self.dataset[index]
+        items = [self.dataset[index] for index in (range(len(self.dataset)) if indices is None else indices)]
+        for item in items:
             if item.get("label") is not None:
                 self._labels[str(item["id"])] = torch.as_tensor(item["label"]).reshape(item["image"].shape[-2:]) > 0
-            by_shape[tuple(item["image"].shape)].append(item)
-        network = unwrap(self.network)
-        was_training = network.training
-        network.eval()
-        probabilities: dict[str, torch.Tensor] = {}
-        try:
-            for shape, items in by_shape.items():
-                batch_size = max(1, min(self.batch_size, MAX_BATCH_PIXELS // (shape[-2] * shape[-1])))
-                for start in range(0, len(items), batch_size):
-                    batch = items[start : start + batch_size]
-                    images = torch.stack([torch.as_tensor(i["image"]) for i in batch]).to(self.device)
-                    fg = torch.softmax(self.inferer(images, network), dim=1)[:, 1].cpu()
-                    probabilities.update({str(i["id"]): p for i, p in zip(batch, fg)})
-        finally:
-            network.train(was_training)
-        return probabilities
+        images = [torch.as_tensor(item["image"]) for item in items]
+        fg = foreground_probabilities(unwrap(self.network), images, self.inferer, self.device, self.batch_size)
+        return {str(item["id"]): p for item, p in zip(items, fg)}
 
     def __call__(self, engine: Engine) -> None:
         start = time.perf_counter()
@@ -132,7 +110,7 @@ class EMAPseudoLabelHandler:
         idist.barrier()
         shard = range(rank, len(self.dataset), world_size)
         probabilities = self.predict(shard)
-        self.store.write_update(state, {k: v.numpy() for k, v in probabilities.items()}, self.momentum)
+        self.store.write_update(state, {k: v.numpy() for k, v in probabilities.items()}, self.config.momentum)
         idist.barrier()
         if rank == 0:
             self.store.commit_update(state)
@@ -154,7 +132,7 @@ class EMAPseudoLabelHandler:
         total = 0
         for image_id in ids:
             ema = torch.from_numpy(self.store.get(image_id, generation).astype("float32"))
-            pseudo = threshold_pseudo_labels(ema[None], torch.full(ema.shape, IGNORE)[None], self.threshold, self.background_threshold)[0]
+            pseudo = self.config.pseudo_labels(ema[None], torch.full(ema.shape, IGNORE)[None])[0]
             truth = self._labels[image_id]
             total += truth.numel()
             for row, (cls, is_cls) in enumerate(((FOREGROUND, truth), (BACKGROUND, ~truth))):

@@ -1,17 +1,21 @@
-"""Whole-image inference for evaluation, deployment and MONAI Label (docs/method.md#inference)."""
+"""The whole-image prediction path: validation, the EMA refresh, evaluation, deployment, MONAI Label and :func:`segment`
+share it (docs/method.md#inference)."""
 
 from __future__ import annotations
 
 import contextlib
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from monai.inferers import Inferer, sliding_window_inference
 
-__all__ = ["WholeImageInferer"]
+__all__ = ["MAX_BATCH_PIXELS", "WholeImageInferer", "foreground_probabilities", "predict_whole_images"]
 
 MODES = ("pad", "sliding_window")
+MAX_BATCH_PIXELS = 2**20
+"""Most pixels per forward pass of :func:`foreground_probabilities` (about one megapixel)."""
 
 
 class WholeImageInferer(Inferer):
@@ -78,3 +82,66 @@ class WholeImageInferer(Inferer):
                 padded = F.pad(inputs, (0, -width % self.k, 0, -height % self.k))
                 logits = network(padded, *args, **kwargs)[..., :height, :width]
         return logits.float()
+
+
+def foreground_probabilities(
+    network: torch.nn.Module,
+    images: Sequence[torch.Tensor],
+    inferer: WholeImageInferer | None = None,
+    device: str | torch.device = "cpu",
+    batch_size: int = 8,
+) -> list[torch.Tensor]:
+    """Nucleus probability of each image, predicted whole (eval mode, no augmentation, ``torch.inference_mode``).
+
+    Same-size images are batched up to ``batch_size`` and about :data:`MAX_BATCH_PIXELS` pixels per forward
+    pass (on CPU, batching small images is faster and batching large ones slower than one by one: 256²
+    0.048 s/image at 8 vs 0.079 at 1; 1000² 0.77 s at 1 vs 1.0 at 4, bf16). The network's train/eval mode is
+    restored afterwards.
+
+    Args:
+        network: logits ``(B, 2, H, W)`` (unwrapped from any data-parallel wrapper by the caller).
+        images: normalised ``(3, H, W)`` tensors of any sizes.
+        inferer: the whole-image inferer (default: padded to a multiple of 32, full precision).
+        device: inference device.
+        batch_size: most images per forward pass.
+
+    Returns:
+        One float32 ``(H, W)`` CPU tensor per image, in the order of ``images``.
+    """
+    return [p for (p,) in predict_whole_images(network, images, lambda logits: (torch.softmax(logits, dim=1)[:, 1],), inferer, device, batch_size)]
+
+
+def predict_whole_images(
+    network: torch.nn.Module,
+    images: Sequence[torch.Tensor],
+    reduce: Callable[[torch.Tensor], tuple[torch.Tensor, ...]],
+    inferer: WholeImageInferer | None = None,
+    device: str | torch.device = "cpu",
+    batch_size: int = 8,
+) -> list[tuple[torch.Tensor, ...]]:
+    """``reduce(logits)`` of each image, batched as :func:`foreground_probabilities` describes.
+
+    ``reduce`` maps a batch's ``(B, 2, H, W)`` logits to a tuple of ``(B, ...)`` tensors (e.g. the argmax and
+    the nucleus probability); each image gets its slice of every one of them, on the CPU.
+    """
+    inferer = inferer or WholeImageInferer()
+    by_shape: dict[tuple, list[int]] = defaultdict(list)
+    for index, image in enumerate(images):
+        if image.ndim != 3:
+            raise ValueError(f"expected (C, H, W) images, got shape {tuple(image.shape)} at position {index}")
+        by_shape[tuple(image.shape)].append(index)
+    outputs: list[tuple[torch.Tensor, ...] | None] = [None] * len(images)
+    was_training = network.training
+    network.eval()
+    try:
+        for shape, indices in by_shape.items():
+            step = max(1, min(int(batch_size), MAX_BATCH_PIXELS // (shape[-2] * shape[-1])))
+            for start in range(0, len(indices), step):
+                chunk = indices[start : start + step]
+                batch = torch.stack([torch.as_tensor(images[i]) for i in chunk]).to(device)
+                reduced = tuple(r.cpu() for r in reduce(inferer(batch, network)))
+                for position, i in enumerate(chunk):
+                    outputs[i] = tuple(r[position] for r in reduced)
+    finally:
+        network.train(was_training)
+    return outputs  # type: ignore[return-value]

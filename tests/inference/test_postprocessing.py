@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from monai_scribble.data.postprocessing import ForegroundToInstancesd, foreground_to_instances
+from monai_scribble.inference.postprocessing import ForegroundToInstancesd, foreground_to_instances
 
 
 def disk(shape, center, radius):

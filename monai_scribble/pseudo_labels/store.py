@@ -15,19 +15,19 @@ Maps start at zeros (as in the authors' code); ``E <- m * p + (1 - m) * E``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import ignite.distributed as idist
 import numpy as np
-import torch
-from monai.transforms import MapTransform
 
-from monai_scribble.constants import IGNORE
-from monai_scribble.data.image_io import atomic_write
+from monai_scribble.data.image_io import image_size
+from monai_scribble.utils.atomic import atomic_write
 
-__all__ = ["LoadPseudoLabelMapd", "PseudoLabelStore", "store_for_items", "threshold_pseudo_labels"]
+__all__ = ["PseudoLabelStore", "store_for_items"]
 
 
 class PseudoLabelStore:
@@ -188,82 +188,11 @@ def _check_momentum(momentum: float) -> None:
         raise ValueError(f"momentum must be in (0, 1], got {momentum}")
 
 
-def threshold_pseudo_labels(
-    ema: torch.Tensor, scribbles: torch.Tensor, threshold: float, background_threshold: float | None = None
-) -> torch.Tensor:
-    """Scribble2Label pseudo-labels: confident EMA pixels that carry no scribble (docs/method.md#pseudo-labels).
-
-    ``round(E)`` where ``E > threshold`` or ``E < 1 - background_threshold`` and the pixel is unscribbled;
-    IGNORE elsewhere, so scribbled pixels are never pseudo-labelled.
-
-    Args:
-        ema: ``(B, 1, H, W)`` or ``(B, H, W)`` EMA foreground probability.
-        scribbles: same spatial shape, values {0, 1, IGNORE}.
-        threshold: ``thr_conf`` in ``(0.5, 1)``: the confidence a nucleus pseudo-label needs.
-        background_threshold: the confidence a background pseudo-label needs (``None``: ``threshold``,
-            the method's symmetric rule; docs/method.md#option-background-threshold).
-
-    Returns:
-        ``(B, H, W)`` long tensor in {0, 1, IGNORE}.
-    """
-    if ema.ndim == 4:
-        ema = ema[:, 0]
-    if scribbles.ndim == 4:
-        scribbles = scribbles[:, 0]
-    if ema.shape != scribbles.shape:
-        raise ValueError(f"EMA maps {tuple(ema.shape)} and scribbles {tuple(scribbles.shape)} differ in shape")
-    ema = ema.float()
-    background_threshold = threshold if background_threshold is None else background_threshold
-    confident = ((ema > threshold) | (ema < 1.0 - background_threshold)) & (scribbles == IGNORE)
-    return torch.where(confident, (ema > 0.5).long(), torch.full_like(scribbles, IGNORE, dtype=torch.long))
-
-
-class LoadPseudoLabelMapd(MapTransform):
-    """Insert an image's current EMA map as ``(1, H, W)`` float32 under ``ema_key`` (read fresh each call).
-
-    Place it before the random spatial transforms so the map is cropped, rotated and flipped with the
-    image and scribble (list its key in ``train_transforms(extra_mask_keys=...)``).
-
-    Args:
-        store_root: folder of the :class:`PseudoLabelStore`.
-        id_key: key of the image id in the data dict.
-        ema_key: key to write.
-        bias_correction_momentum: if set (the EMA momentum ``m``), return the bias-corrected
-            ``E / (1 - (1 - m)^k)`` after ``k`` updates (docs/method.md#ext-ema). Off by default: with the
-            zero-initialised EMA of the paper, no foreground pseudo-label can pass the threshold before
-            ``k`` is large (8 updates for m=0.2, thr=0.8; 29 for m=0.1, thr=0.95; docs/method.md#pitfall-ema-zero-init).
-    """
-
-    def __init__(
-        self,
-        store_root: str | os.PathLike,
-        id_key: str = "id",
-        ema_key: str = "ema",
-        bias_correction_momentum: float | None = None,
-    ) -> None:
-        super().__init__(keys=[id_key])
-        self.store_root = Path(store_root)
-        self.id_key = id_key
-        self.ema_key = ema_key
-        self.bias_correction_momentum = bias_correction_momentum
-        self._store: PseudoLabelStore | None = None
-
-    def __call__(self, data: Mapping) -> dict:
-        if self._store is None:  # opened lazily, in the worker process that uses it
-            self._store = PseudoLabelStore(self.store_root)
-        d = dict(data)
-        state = self._store.state  # one read: the map and its update count belong to the same generation
-        ema = torch.from_numpy(self._store.get(str(d[self.id_key]), state["generation"]))[None]
-        if self.bias_correction_momentum is not None:
-            updates = state["updates"]
-            if updates > 0:
-                ema = (ema / (1.0 - (1.0 - self.bias_correction_momentum) ** updates)).clamp_(0.0, 1.0)
-        d[self.ema_key] = ema
-        return d
-
-
 def store_for_items(root: str | os.PathLike, items: list[dict], new_run: bool = False) -> PseudoLabelStore:
     """Open the store at ``root``, creating zero maps for ``items`` (``{"id", "image"}``) if it is new.
+
+    Under data-parallel training rank 0 goes first (it alone discards and creates maps; the other ranks
+    then open what it wrote); in a single process this is a plain call.
 
     Args:
         root: folder of the store.
@@ -271,14 +200,11 @@ def store_for_items(root: str | os.PathLike, items: list[dict], new_run: bool = 
         new_run: the run starts from scratch (no checkpoint to resume): maps left in ``root`` by an
             earlier run are discarded, so the EMA starts at zero with no update counted.
     """
-    import logging
-
-    from monai_scribble.data.image_io import image_size
-
     root = Path(root)
-    if new_run and root.exists():
-        logging.getLogger(__name__).warning("%s: discarding the EMA maps of an earlier run that left no checkpoint", root)
-        shutil.rmtree(root)
-    if (root / "current.json").is_file():
-        return PseudoLabelStore(root)
-    return PseudoLabelStore(root, {str(item["id"]): image_size(item["image"]) for item in items})
+    with idist.one_rank_first(rank=0):
+        if new_run and idist.get_rank() == 0 and root.exists():
+            logging.getLogger(__name__).warning("%s: discarding the EMA maps of an earlier run that left no checkpoint", root)
+            shutil.rmtree(root)
+        if (root / "current.json").is_file():
+            return PseudoLabelStore(root)
+        return PseudoLabelStore(root, {str(item["id"]): image_size(item["image"]) for item in items})

@@ -1,0 +1,24 @@
+"""The EMA pseudo-label loop of Scribble2Label, in one place (docs/method.md#ema).
+
+:class:`PseudoLabelConfig` (momentum, thresholds, period, bias correction) is given once and shared by
+the :class:`PseudoLabelStore` of EMA maps on disk, the :class:`EMAPseudoLabelHandler` that refreshes them
+by whole-image inference, the :class:`LoadPseudoLabelMapd` transform that reads them into training
+samples and :func:`threshold_pseudo_labels`, which turns them into pseudo-labels for the trainer.
+"""
+
+from __future__ import annotations
+
+from monai_scribble.pseudo_labels.config import PseudoLabelConfig
+from monai_scribble.pseudo_labels.refresh import EMAPseudoLabelHandler
+from monai_scribble.pseudo_labels.store import PseudoLabelStore, store_for_items
+from monai_scribble.pseudo_labels.thresholding import threshold_pseudo_labels
+from monai_scribble.pseudo_labels.transform import LoadPseudoLabelMapd
+
+__all__ = [
+    "EMAPseudoLabelHandler",
+    "LoadPseudoLabelMapd",
+    "PseudoLabelConfig",
+    "PseudoLabelStore",
+    "store_for_items",
+    "threshold_pseudo_labels",
+]
