@@ -1,14 +1,18 @@
-"""Whole-image inference time and peak memory on one 1000 x 1000 MoNuSeg tile (or a random image).
+"""Tile -> instance map time and peak memory of ``segment()`` on one 1000 x 1000 MoNuSeg tile (or a random image).
 
 Usage::
 
-    python benchmarks/bench_inference.py [--data_root ../shared/data] [--repeats 3]
+    python benchmarks/bench_inference.py [--data_root ../shared/data] [--model output/models/model.pt] [--repeats 3]
+    python benchmarks/bench_inference.py --side 8000 --random_image --modes fp32_eager --inference_mode sliding_window --repeats 0
 
-Each mode runs in its own subprocess (fresh peak-RSS counter): fp32 with contiguous inputs, fp32 with
-channels-last inputs (``WholeImageInferer``'s default on CPU), and bf16 autocast + channels-last (network and
-inputs). Reported per mode: median seconds of ``repeats`` passes after one warm-up pass
-(``WholeImageInferer`` pad mode: 1000 -> 1024, one forward, crop back), and the process's peak RSS
-increase during inference (MiB). The ratios to fp32 are from the same run. Prints one JSON object.
+Each mode runs in its own subprocess (fresh peak-RSS counter) and times the whole
+``segment(image, model, inference_mode=...)`` call on the loaded image (network, argmax, connected components,
+small objects removed, holes filled): ``fp32_eager`` (``cpu_fast_path=False``), ``fp32_fast_path`` (``cpu_fast_path=True``:
+batch norms folded, Winograd 3x3 convolutions) and ``bf16`` (autocast + channels-last; measured only where the CPU
+has native bf16). Reported per mode: median seconds of ``repeats`` calls after one warm-up call (with
+``--repeats 0``: the one call), the process's peak RSS (MiB), and the time ratios to ``fp32_eager`` from the same run.
+Without ``--model`` the network is randomly initialised (the same arithmetic; the post-processing then sees
+another mask). Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -23,65 +27,71 @@ import time
 from pathlib import Path
 
 
-MODES = ("fp32", "fp32_channels_last", "bf16_channels_last")
+MODES = ("fp32_eager", "fp32_fast_path", "bf16")
 
 
-def measure(mode: str, image_path: str | None, repeats: int) -> dict:
+def measure(mode: str, image_path: str | None, model: str | None, side: int, inference_mode: str, repeats: int) -> dict:
     import torch
 
-    from monai_scribble.data.transforms import eval_transforms
-    from monai_scribble.inference import WholeImageInferer
+    from monai_scribble.inference import segment
     from monai_scribble.networks import MultiscaleUNet
+    from monai_scribble.data.image_io import read_image
 
     if image_path:
-        image = eval_transforms(keys=("image",))({"image": image_path})["image"][None].as_tensor()
+        image = read_image(image_path)
     else:
-        image = torch.randn(1, 3, 1000, 1000)
-    network = MultiscaleUNet().eval()
-    bf16 = mode == "bf16_channels_last"
-    if bf16:
-        network = network.to(memory_format=torch.channels_last)
-    inferer = WholeImageInferer(amp_dtype=torch.bfloat16 if bf16 else None, channels_last=mode != "fp32")
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        image = (torch.rand(side, side, 3) * 255).to(torch.uint8).numpy()
+    if model is None:
+        torch.manual_seed(0)
+        model = MultiscaleUNet()
+    options = {"cpu_fast_path": mode != "fp32_eager", "amp_dtype": torch.bfloat16 if mode == "bf16" else None}
     times = []
-    with torch.inference_mode():
-        for _ in range(repeats + 1):
-            start = time.perf_counter()
-            logits = inferer(image, network)
-            times.append(time.perf_counter() - start)
+    for _ in range(repeats + 1 if repeats else 1):
+        start = time.perf_counter()
+        instances = segment(image, model, inference_mode=inference_mode, device="cpu", **options)
+        times.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"mode": mode, "shape": list(image.shape[-2:]), "seconds": round(statistics.median(times[1:]), 3),
-            "peak_rss_increase_mib": round((peak - before) / 1024, 1), "logits_shape": list(logits.shape)}  # fmt: skip
+    return {"mode": mode, "shape": list(instances.shape), "seconds": round(statistics.median(times[1:] or times), 3),
+            "peak_rss_mib": round(peak / 1024, 1), "objects": int(instances.max())}  # fmt: skip
 
 
 def main() -> None:
     from monai_scribble.data.data_root import default_data_root
+    from monai_scribble.utils.precision import default_amp_dtype
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--data_root", default=None)
+    parser.add_argument("--model", default=None, help="a model.pt (default: a randomly initialised network)")
+    parser.add_argument("--side", type=int, default=1000, help="side of a random image when no MoNuSeg tile is used")
+    parser.add_argument("--random_image", action="store_true", help="use a random side x side image, not the tile")
+    parser.add_argument("--inference_mode", default="pad", choices=("pad", "sliding_window"))
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--_mode", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--_image", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._mode:
-        print(json.dumps(measure(args._mode, args._image, args.repeats)))
+        print(json.dumps(measure(args._mode, args._image, args.model, args.side, args.inference_mode, args.repeats)))
         return
-    root = Path(args.data_root or default_data_root())
-    tiles = sorted((root / "monuseg" / "test" / "images").glob("*.tif"))
-    image = str(tiles[0]) if tiles else None
+    image = None
+    if not args.random_image and args.side == 1000:
+        tiles = sorted((Path(args.data_root or default_data_root()) / "monuseg" / "test" / "images").glob("*.tif"))
+        image = str(tiles[0]) if tiles else None
+    native_bf16 = default_amp_dtype("cpu") is not None
+    modes = [m for m in args.modes if m != "bf16" or native_bf16]
     results = {}
-    for mode in MODES:
-        command = [sys.executable, __file__, "--_mode", mode, "--repeats", str(args.repeats)] + (["--_image", image] if image else [])
+    for mode in modes:
+        command = [sys.executable, __file__, "--_mode", mode, "--repeats", str(args.repeats), "--side", str(args.side),
+                   "--inference_mode", args.inference_mode] + (["--_image", image] if image else []) + (["--model", args.model] if args.model else [])  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, check=True)
         results[mode] = json.loads(result.stdout.strip().splitlines()[-1])
     import torch
 
-    from monai_scribble.utils.precision import default_amp_dtype
-
+    ratios = {f"{m}_over_fp32_eager_time": round(results[m]["seconds"] / results["fp32_eager"]["seconds"], 2) for m in results if m != "fp32_eager" and "fp32_eager" in results}  # fmt: skip
     print(json.dumps({
-        "image": Path(image).name if image else "random 1000x1000", "torch_threads": torch.get_num_threads(),
-        "cpu_native_bf16": default_amp_dtype("cpu") is not None,
-        **results, **{f"{mode}_over_fp32_time": round(results[mode]["seconds"] / results["fp32"]["seconds"], 2) for mode in MODES[1:]},
+        "image": Path(image).name if image else f"random {args.side}x{args.side}", "inference_mode": args.inference_mode,
+        "model": args.model or "random init", "torch_threads": torch.get_num_threads(), "cpu_native_bf16": native_bf16,
+        **results, **ratios,
     }))  # fmt: skip
 
 

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from monai.inferers import Inferer, sliding_window_inference
 
+from monai_scribble.inference.cpu_network import cpu_inference_network
+
 __all__ = ["MAX_BATCH_PIXELS", "WholeImageInferer", "foreground_probabilities", "predict_whole_images"]
 
 MODES = ("pad", "sliding_window")
@@ -42,6 +44,11 @@ class WholeImageInferer(Inferer):
             channels-last convolutions are the faster path (fp32 on an AVX2 CPU: 0.84-0.93x the time of contiguous
             inputs for a 1000x1000 tile, the same logits to 1e-7; ``benchmarks/bench_inference.py``); not for
             fp32 on a GPU.
+        cpu_fast_path: for an eval-mode network in fp32 on the CPU, predict with a copy from
+            :func:`~monai_scribble.inference.cpu_network.cpu_inference_network` (batch norms folded, Winograd 3x3
+            convolutions: the same logits to float32 rounding, a faster forward pass; ``benchmarks/bench_inference.py``),
+            a copy per call. Off by default, so training-time validation and the EMA refresh
+            keep their exact arithmetic (``segment(cpu_fast_path=True)`` prepares its network once instead).
     """
 
     def __init__(
@@ -53,6 +60,7 @@ class WholeImageInferer(Inferer):
         sw_batch_size: int = 4,
         amp_dtype: torch.dtype | None = None,
         channels_last: bool | None = None,
+        cpu_fast_path: bool = False,
     ) -> None:
         super().__init__()
         if mode not in MODES:
@@ -64,6 +72,7 @@ class WholeImageInferer(Inferer):
         self.sw_batch_size = int(sw_batch_size)
         self.amp_dtype = amp_dtype
         self.channels_last = None if channels_last is None else bool(channels_last)
+        self.cpu_fast_path = bool(cpu_fast_path)
 
     def __call__(self, inputs: torch.Tensor, network: Callable[..., torch.Tensor], *args, **kwargs) -> torch.Tensor:
         if inputs.ndim != 4:
@@ -73,6 +82,9 @@ class WholeImageInferer(Inferer):
             channels_last = inputs.device.type == "cpu" or self.amp_dtype is not None
         if channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
+        if self.cpu_fast_path and inputs.device.type == "cpu" and self.amp_dtype is None:
+            if isinstance(network, torch.nn.Module) and not network.training:
+                network = cpu_inference_network(network)
         autocast = torch.autocast(inputs.device.type, dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
         with torch.inference_mode(), autocast:
             if self.mode == "sliding_window":

@@ -12,6 +12,7 @@ import torch
 
 from monai_scribble.data.transforms import eval_transforms
 from monai_scribble.errors import DataError, find_user_error
+from monai_scribble.inference.cpu_network import cpu_inference_network
 from monai_scribble.inference.inferer import WholeImageInferer, predict_whole_images
 from monai_scribble.inference.model_file import load_model_file
 from monai_scribble.inference.postprocessing import foreground_to_instances
@@ -53,6 +54,7 @@ def segment(
     device: str | torch.device | None = None,
     batch_size: int = 8,
     return_probabilities: bool = False,
+    cpu_fast_path: bool = False,
 ) -> np.ndarray | list[np.ndarray] | tuple:
     """Segment nuclei: instance maps of one image or of several, with the bundle's inference path and defaults.
 
@@ -80,6 +82,9 @@ def segment(
         device: inference device (default: the first GPU if there is one, else the CPU).
         batch_size: most same-size images per forward pass.
         return_probabilities: also return the nucleus probability map(s), float32 ``(H, W)``.
+        cpu_fast_path: in fp32 on the CPU, predict with :func:`~monai_scribble.inference.cpu_network.cpu_inference_network`
+            (batch norms folded, Winograd 3x3 convolutions: the same logits to float32 rounding). Off by default until
+            it is shown faster end to end on a quiet CPU (``benchmarks/bench_inference.py``).
 
     Returns:
         The ``(H, W)`` int32 instance map of a single image, or a list of them for a sequence; with
@@ -102,6 +107,8 @@ def segment(
             raise
         raise user_error from None
     network = load_network(model, device)
+    if cpu_fast_path and device.type == "cpu" and amp_dtype is None:  # a network segment() loaded is rewritten in place
+        network = cpu_inference_network(network, inplace=not isinstance(model, torch.nn.Module))
     inferer = WholeImageInferer(mode=inference_mode, roi_size=roi_size, amp_dtype=amp_dtype)
     def reduce(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return logits.argmax(dim=1), torch.softmax(logits, dim=1)[:, 1]

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from monai_scribble.inference import WholeImageInferer
+from monai_scribble.inference.cpu_network import WinogradConv2d, cpu_inference_network, fold_batch_norms
+from monai_scribble.networks import MultiscaleUNet
+
+
+def trained_like_network() -> MultiscaleUNet:
+    """A small network whose batch norms hold non-trivial running statistics (as after training)."""
+    torch.manual_seed(0)
+    network = MultiscaleUNet()
+    network.train()
+    with torch.no_grad():
+        for _ in range(2):
+            network(torch.randn(2, 3, 64, 64) * 2 + 0.5)
+    return network.eval()
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 64, 64), (2, 3, 96, 160)])
+def test_same_logits_as_eager(shape):
+    network = trained_like_network()
+    fast = cpu_inference_network(network)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    assert sum(isinstance(m, WinogradConv2d) for m in fast.modules()) == 39
+    x = torch.randn(*shape)
+    with torch.inference_mode():
+        expected, actual = network(x), fast(x)
+    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in network.modules())  # the original is untouched
+
+
+def test_inferer_fast_path_equal_and_training_network_untouched():
+    network = trained_like_network()
+    x = torch.randn(1, 3, 100, 70)
+    exact = WholeImageInferer()(x, network)
+    fast = WholeImageInferer(cpu_fast_path=True)(x, network)
+    torch.testing.assert_close(fast, exact, rtol=1e-4, atol=1e-5)
+    assert torch.equal(fast.argmax(1), exact.argmax(1))
+    network.train()  # a training network is never rewritten: same arithmetic as without the option
+    assert torch.equal(WholeImageInferer(cpu_fast_path=True)(x, network), WholeImageInferer()(x, network))
+
+
+@pytest.mark.parametrize(
+    "conv, supported",
+    [
+        (torch.nn.Conv2d(4, 4, 3, padding=1), True),
+        (torch.nn.Conv2d(4, 4, 3, padding=1, stride=2), False),
+        (torch.nn.Conv2d(4, 4, 1), False),
+        (torch.nn.Conv2d(4, 4, 3, padding=1, groups=2), False),
+        (torch.nn.Conv2d(4, 4, 3, padding=2, dilation=2), False),
+        (torch.nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect"), False),
+    ],
+)
+def test_winograd_supports(conv, supported):
+    assert WinogradConv2d.supports(conv) is supported
+    if not supported:
+        with pytest.raises(ValueError, match="3x3, stride-1"):
+            WinogradConv2d(conv)
+        return
+    x = torch.randn(2, 4, 17, 23)
+    winograd = WinogradConv2d(conv)
+    with torch.inference_mode():
+        torch.testing.assert_close(winograd(x), conv(x), rtol=1e-4, atol=1e-5)
+    y = x.clone().requires_grad_(True)  # with gradients: the autograd-capable F.conv2d path
+    winograd(y).sum().backward()
+    assert y.grad is not None
+
+
+def test_fold_batch_norms_needs_eval_mode():
+    with pytest.raises(ValueError, match="eval mode"):
+        fold_batch_norms(MultiscaleUNet().train())
