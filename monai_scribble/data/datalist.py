@@ -293,15 +293,20 @@ def prepare_datalist(
         ArgumentError: unknown dataset, bad fold, ratio or format.
         DataError: unreadable or invalid data (the message names the file), or no training image left.
     """
-    with idist.one_rank_first(rank=0):
-        return _prepare_datalist(dataset, dataset_dir, output_dir, fold, seed, scribble_ratio, scribble_format, cache_dir, num_synthetic, split_file)
-
-
-def _prepare_datalist(dataset, dataset_dir, output_dir, fold, seed, scribble_ratio, scribble_format, cache_dir, num_synthetic, split_file) -> Path:
     from monai_scribble.data.arguments import check_prepare_arguments
 
-    check_prepare_arguments(dataset, dataset_dir, output_dir, fold, seed, scribble_ratio, str(getattr(scribble_format, "value", scribble_format)),
-                            cache_dir, num_synthetic, split_file)  # fmt: skip
+    scribble_format = str(getattr(scribble_format, "value", scribble_format))
+    check_prepare_arguments(dataset=dataset, dataset_dir=dataset_dir, output_dir=output_dir, fold=fold, seed=seed, scribble_ratio=scribble_ratio,
+                            scribble_format=scribble_format, cache_dir=cache_dir, num_synthetic=num_synthetic, split_file=split_file)  # fmt: skip
+    with idist.one_rank_first(rank=0):
+        return _write_datalist(dataset, dataset_dir, output_dir, fold, seed, scribble_ratio, scribble_format, cache_dir, num_synthetic, split_file)
+
+
+def _write_datalist(
+    dataset: str, dataset_dir: str | os.PathLike | None, output_dir: str | os.PathLike, fold: int, seed: int, scribble_ratio: float,
+    scribble_format: str, cache_dir: str | os.PathLike | None, num_synthetic: int, split_file: str | os.PathLike | None,
+) -> Path:  # fmt: skip
+    """:func:`prepare_datalist` after its arguments were checked (every rank; rank 0 first)."""
     scribble_format = ScribbleFormat(scribble_format)
     output = Path(output_dir).resolve()
     split = load_split_samples(dataset, dataset_dir, output, fold=fold, seed=seed, cache_dir=cache_dir, num_synthetic=num_synthetic)

@@ -42,7 +42,7 @@ class WholeImageInferer(Inferer):
             ``None`` for full precision. Logits are returned as float32.
         channels_last: feed channels-last tensors; ``None`` (default): on CPU or under autocast, where oneDNN's
             channels-last convolutions are the faster path (fp32 on an AVX2 CPU: 0.84-0.93x the time of contiguous
-            inputs for a 1000x1000 tile, the same logits to 1e-7; ``benchmarks/bench_inference.py``); not for
+            inputs for a 1000x1000 tile, the same logits to 1e-7; measured with an earlier ``bench_inference.py``); not for
             fp32 on a GPU.
         cpu_fast_path: for an eval-mode network in fp32 on the CPU, predict with a copy from
             :func:`~monai_scribble.inference.cpu_network.cpu_inference_network` (batch norms folded, Winograd 3x3

@@ -25,6 +25,7 @@ import ignite.distributed as idist
 import numpy as np
 
 from monai_scribble.data.image_io import image_size
+from monai_scribble.utils.arguments import number_in
 from monai_scribble.utils.atomic import atomic_write
 
 __all__ = ["PseudoLabelStore", "store_for_items"]
@@ -184,8 +185,7 @@ class PseudoLabelStore:
 
 
 def _check_momentum(momentum: float) -> None:
-    if not 0.0 < momentum <= 1.0:
-        raise ValueError(f"momentum must be in (0, 1], got {momentum}")
+    number_in("ema_momentum", momentum, 0.0, 1.0)  # the same rule and message as PseudoLabelConfig
 
 
 def store_for_items(root: str | os.PathLike, items: list[dict], new_run: bool = False) -> PseudoLabelStore:
