@@ -72,3 +72,15 @@ def test_winograd_supports(conv, supported):
 def test_fold_batch_norms_needs_eval_mode():
     with pytest.raises(ValueError, match="eval mode"):
         fold_batch_norms(MultiscaleUNet().train())
+
+
+def test_segment_fast_path_same_instances():
+    from monai_scribble.inference import segment
+
+    network = trained_like_network()
+    image = (torch.rand(3, 96, 80) * 255).round().numpy().astype("uint8").transpose(1, 2, 0)
+    exact, exact_probability = segment(image, network, min_size=4, device="cpu", return_probabilities=True)
+    fast, fast_probability = segment(image, network, min_size=4, device="cpu", return_probabilities=True, cpu_fast_path=True)
+    assert (fast == exact).all()
+    torch.testing.assert_close(torch.from_numpy(fast_probability), torch.from_numpy(exact_probability), rtol=1e-4, atol=1e-5)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in network.modules())  # a network passed in is copied, not rewritten
