@@ -11,10 +11,9 @@ Two rewrites, both for inference only (eval mode, frozen weights):
   missing, the input needs gradients or is not float32 on the CPU.
 
 Logits equal the eager network's to float32 rounding (``tests/inference/test_cpu_network.py``). Speed
-(``benchmarks/bench_inference.py``), 1000 x 1000 MoNuSeg tile, one thread on a shared 2-core AVX2 CPU: the
-convolutions 1.8 s instead of 2.9 s (the profiler, same process), the forward pass 0.68-0.93x the eager time,
-but ``segment()`` end to end 0.97-1.07x with 0.4 GB more peak RSS, so it is opt-in until measured on a quiet CPU
-(concatenation and upsampling are slower on the contiguous tensors NNPACK returns).
+(``benchmarks/bench_inference.py``, 1000 x 1000 MoNuSeg tile, 2-core AVX2 CPU, quiet): ``segment()`` takes
+1.24x the eager time with 2 threads (NNPACK gains less from the second thread than oneDNN) and 0.84-1.08x with
+one, for 0.3-0.4 GB more peak RSS; so it is opt-in, for single-threaded deployments to measure on their CPU.
 """
 
 from __future__ import annotations

@@ -46,8 +46,8 @@ class WholeImageInferer(Inferer):
             fp32 on a GPU.
         cpu_fast_path: for an eval-mode network in fp32 on the CPU, predict with a copy from
             :func:`~monai_scribble.inference.cpu_network.cpu_inference_network` (batch norms folded, Winograd 3x3
-            convolutions: the same logits to float32 rounding, a faster forward pass; ``benchmarks/bench_inference.py``),
-            a copy per call. Off by default, so training-time validation and the EMA refresh
+            convolutions: the same logits to float32 rounding; faster with one thread in some runs, slower with two;
+            ``benchmarks/bench_inference.py``), a copy per call. Off by default, so training-time validation and the EMA refresh
             keep their exact arithmetic (``segment(cpu_fast_path=True)`` prepares its network once instead).
     """
 

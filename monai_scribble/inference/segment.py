@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,13 +35,30 @@ def load_network(model: str | os.PathLike | torch.nn.Module, device: str | torch
         return model.to(device)
     from monai_scribble.networks import MultiscaleUNet
 
+    path = model_file_path(model)
+    network = MultiscaleUNet()
+    load_model_file(path, network, map_location="cpu")
+    return network.to(device)
+
+
+def model_file_path(model: str | os.PathLike) -> Path:
+    """The ``model.pt`` that ``model`` names: the file itself, or ``model.pt`` / ``models/model.pt`` in a folder."""
     path = Path(model)
     if path.is_dir():
         candidates = [path / "model.pt", path / "models" / "model.pt"]
         path = next((c for c in candidates if c.is_file()), candidates[0])
-    network = MultiscaleUNet()
-    load_model_file(path, network, map_location="cpu")
-    return network.to(device)
+    return path
+
+
+@functools.lru_cache(maxsize=1)
+def _inference_network(path: str, version: tuple[int, int], device: torch.device, cpu_fast_path: bool) -> torch.nn.Module:
+    """The eval-mode network of the ``model.pt`` at ``path``, kept for the next ``segment()`` call on the same file.
+
+    ``version`` (modification time, size) is part of the key, so a rewritten file is loaded again. Building the
+    network and reading its weights take ~0.9 s on a 2-core CPU, a third of one 1000 x 1000 tile's segmentation.
+    """
+    network = load_network(path, device).eval()
+    return cpu_inference_network(network, inplace=True) if cpu_fast_path else network
 
 
 def segment(
@@ -72,7 +90,8 @@ def segment(
     Args:
         images: one image or a sequence of them (see :data:`ImageLike`).
         model: a ``model.pt`` written by training, a folder holding one (a training ``output_dir`` or the
-            bundle folder: ``models/model.pt``), or a loaded network.
+            bundle folder: ``models/model.pt``), or a loaded network. A file's network is kept for the next
+            call with the same file (loaded again once the file changes), so segmenting tile after tile loads it once.
         min_size: objects with fewer pixels are removed (64, as the paper's evaluation).
         watershed_split: split touching nuclei with a watershed (docs/method.md#ext-watershed; off as in the paper).
         inference_mode: ``"pad"`` (one forward pass per image) or ``"sliding_window"`` (bounded memory on
@@ -83,8 +102,8 @@ def segment(
         batch_size: most same-size images per forward pass.
         return_probabilities: also return the nucleus probability map(s), float32 ``(H, W)``.
         cpu_fast_path: in fp32 on the CPU, predict with :func:`~monai_scribble.inference.cpu_network.cpu_inference_network`
-            (batch norms folded, Winograd 3x3 convolutions: the same logits to float32 rounding). Off by default until
-            it is shown faster end to end on a quiet CPU (``benchmarks/bench_inference.py``).
+            (batch norms folded, Winograd 3x3 convolutions: the same logits to float32 rounding). Off by default: on a
+            quiet 2-core AVX2 CPU it was slower with 2 threads (``benchmarks/bench_inference.py``).
 
     Returns:
         The ``(H, W)`` int32 instance map of a single image, or a list of them for a sequence; with
@@ -106,9 +125,14 @@ def segment(
         if user_error is None:
             raise
         raise user_error from None
-    network = load_network(model, device)
-    if cpu_fast_path and device.type == "cpu" and amp_dtype is None:  # a network segment() loaded is rewritten in place
-        network = cpu_inference_network(network, inplace=not isinstance(model, torch.nn.Module))
+    fast_path = cpu_fast_path and device.type == "cpu" and amp_dtype is None
+    if isinstance(model, torch.nn.Module):
+        network = cpu_inference_network(model.to(device)) if fast_path else model.to(device)
+    else:
+        path = model_file_path(model)
+        stat = path.stat() if path.is_file() else None
+        version = (stat.st_mtime_ns, stat.st_size) if stat else (0, 0)
+        network = _inference_network(str(path), version, device, fast_path) if stat else load_network(path, device)
     inferer = WholeImageInferer(mode=inference_mode, roi_size=roi_size, amp_dtype=amp_dtype)
     def reduce(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return logits.argmax(dim=1), torch.softmax(logits, dim=1)[:, 1]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -53,6 +56,27 @@ def test_a_model_file_or_folder_loads_the_trained_weights(tmp_path):
     for model in (tmp_path / "models" / "model.pt", tmp_path / "models", tmp_path):
         _, from_file = segment(image, model=model, return_probabilities=True)
         np.testing.assert_array_equal(from_file, from_network)
+
+
+def test_a_model_file_is_loaded_once_and_again_when_it_changes(tmp_path, monkeypatch):
+    segment_module = importlib.import_module("monai_scribble.inference.segment")  # the package's `segment` is the function
+
+    loads = []
+    real_load = segment_module.load_network
+    monkeypatch.setattr(segment_module, "load_network", lambda *args: loads.append(args[0]) or real_load(*args))
+    segment_module._inference_network.cache_clear()
+    image = disk_image((64, 64), (30, 30), 12)
+    path = tmp_path / "model.pt"
+    probabilities = []
+    for seed in (0, 0, 1):  # the same file twice, then rewritten with other weights
+        if seed not in (s for s, _ in probabilities):
+            torch.manual_seed(seed)
+            torch.save({"model": MultiscaleUNet().state_dict()}, path)
+            os.utime(path, ns=(seed + 1, seed + 1))  # a distinct modification time even on coarse file systems
+        probabilities.append((seed, segment(image, model=path, return_probabilities=True)[1]))
+    assert len(loads) == 2  # not reloaded for the second call, reloaded after the rewrite
+    np.testing.assert_array_equal(probabilities[0][1], probabilities[1][1])
+    assert not np.array_equal(probabilities[1][1], probabilities[2][1])
 
 
 @pytest.mark.parametrize("images, model, message", [
