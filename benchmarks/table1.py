@@ -359,8 +359,6 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
     scribble cell starts there (:func:`branch_from_warmup`) and trains only the main stage. ``variant`` names a cell
     trained and evaluated with the bundle overrides ``settings`` (an option against the authors' defaults).
     """
-    from monai_scribble.visualize import training_summary
-
     cell = out / cell_name(dataset, method, fold, seed, variant)
     settings = dict(settings or {})
     record_path = cell / "record.json"
@@ -380,7 +378,9 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
         record = json.loads(record_path.read_text())
         if "watershed" not in record and (cell / "models" / "model.pt").is_file():  # a record from before the watershed column
             record["watershed"] = evaluate_with_watershed(cell, train_configs, common, log)
-            record_path.write_text(json.dumps(record, indent=1))
+        if record.get("resumed") and not record.get("curves_one_per_step") and (cell / "tensorboard").is_dir():
+            record.update(curve_fields(cell, int(overrides.get("max_epochs") or 1)))  # resumed steps were counted twice
+        record_path.write_text(json.dumps(record, indent=1))
         return record
     if warmup_from is not None and method != "supervised" and not (cell / "checkpoints").is_dir():
         branch_from_warmup(Path(warmup_from), cell, method, int(overrides["warmup_epochs"]))
@@ -403,8 +403,8 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
     eval_seconds = _bundle("evaluating", [*train_configs, EVALUATE], {**common, "split": "test"}, log)
     summary = json.loads((cell / "metrics.json").read_text())
     watershed = evaluate_with_watershed(cell, train_configs, common, log)
-    epochs, values = validation_curve(cell)
-    curves = plot_cell_curves(cell)
+    fields = curve_fields(cell, int(overrides.get("max_epochs") or 1))
+    curves = cell / "curves.png" if (cell / "curves.png").is_file() else None
     warmup_source = json.loads((cell / "warmup_from.json").read_text()) if (cell / "warmup_from.json").is_file() else None
     record = {
         "dataset": dataset, "method": method, **({"variant": variant, "settings": settings} if variant else {}),
@@ -417,9 +417,7 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
         "split_file": str(split_file.relative_to(REPO_ROOT)),
         "model_selection": "validation IoU (full masks, as in the paper)", "git_commit": git_commit(),
         **cpu_info(),
-        "validation_curve": {"epochs": epochs, "val_iou": values},
-        "convergence": convergence(epochs, values, int(overrides.get("max_epochs") or 1)),
-        "dynamics": {k: v for k, v in training_summary(cell / "tensorboard").items() if k != "val_iou"},
+        **fields,
         "watershed": watershed,
         "curves_png": str(curves.relative_to(out)) if curves else None,
         "command": cell_command(dataset, method, fold, profile, seed, variant, settings,
@@ -427,6 +425,21 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
     }  # fmt: skip
     record_path.write_text(json.dumps(record, indent=1))
     return record
+
+
+def curve_fields(cell: Path, max_epochs: int) -> dict:
+    """The record's fields read from the cell's TensorBoard log: validation curve, convergence, training dynamics.
+
+    ``learning_curves`` keeps one value per step, so a resumed cell's re-logged steps count once
+    (``curves_one_per_step``; records published before that counted them twice).
+    """
+    from monai_scribble.visualize import training_summary
+
+    epochs, values = validation_curve(cell)
+    plot_cell_curves(cell)
+    return {"validation_curve": {"epochs": epochs, "val_iou": values}, "convergence": convergence(epochs, values, max_epochs),
+            "dynamics": {k: v for k, v in training_summary(cell / "tensorboard").items() if k != "val_iou"},
+            "curves_one_per_step": True}  # fmt: skip
 
 
 def evaluate_with_watershed(cell: Path, train_configs: list[Path], common: dict, log: Path) -> dict:
@@ -522,6 +535,21 @@ PUBLISHED = {"cpu": "table1_cpu_profile", "cpu-budget": "table1_cpu"}
 """Committed result files per profile: ``benchmarks/results/<name>.{json,md}``."""
 
 
+def one_per_step(record: dict) -> None:
+    """Mend a resumed cell's record published before ``curves_one_per_step`` when its TensorBoard log is not at hand.
+
+    Its validation curve listed the epochs between the last checkpoint and the interruption twice (in write order):
+    the later values are kept and convergence is recomputed; the training dynamics, which need the log, are marked.
+    """
+    curve = record.get("validation_curve") or {}
+    by_epoch = dict(zip(curve.get("epochs", []), curve.get("val_iou", [])))
+    epochs = sorted(by_epoch)
+    record["validation_curve"] = {"epochs": epochs, "val_iou": [by_epoch[e] for e in epochs]}
+    record["convergence"] = convergence(epochs, record["validation_curve"]["val_iou"], int(record.get("epochs") or 1))
+    record["curves_one_per_step"] = ("validation curve only: where the run was interrupted after its last checkpoint, "
+                                     "the dynamics count the iterations it logged again twice")
+
+
 def publish(records: list[dict], profile: str, out_dir: Path, results_dir: Path = REPO_ROOT / "benchmarks" / "results",
             images_dir: Path | None = None) -> Path:
     """Merge ``records`` into the committed results of ``profile`` (a rerun cell replaces its record) and rewrite its table.
@@ -536,6 +564,9 @@ def publish(records: list[dict], profile: str, out_dir: Path, results_dir: Path 
     key = lambda r: (r["dataset"], r["method"], r.get("variant") or "", r.get("fold", 0), r.get("seed", 0))  # noqa: E731
     merged = {key(r): r for r in (json.loads(path.read_text()) if path.is_file() else [])}
     merged.update({key(r): r for r in records})
+    for record in merged.values():
+        if record.get("resumed") and not record.get("curves_one_per_step"):
+            one_per_step(record)
     order = {m: i for i, m in enumerate(METHODS)}
     ordered = sorted(merged.values(), key=lambda r: (r["dataset"], order.get(r["method"], 99), r.get("variant") or "", r.get("fold", 0), r.get("seed", 0)))
     path.write_text(json.dumps(ordered, indent=1) + "\n")

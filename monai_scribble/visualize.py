@@ -85,7 +85,10 @@ def probability_map_view(probability: np.ndarray, threshold: float | None = None
 
 
 def learning_curves(log_dir: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Scalars a run logged to TensorBoard (``<output_dir>/tensorboard``): ``{tag: (steps, values)}``.
+    """Scalars a run logged to TensorBoard (``<output_dir>/tensorboard``): ``{tag: (steps, values)}``, by step.
+
+    A resumed run logs again the steps between its checkpoint and the interruption; the values written last
+    (the resumed run's, which the final model descends from) are kept, one per step.
 
     Raises:
         FileNotFoundError: no event file in ``log_dir``.
@@ -98,8 +101,9 @@ def learning_curves(log_dir: str | os.PathLike) -> dict[str, tuple[np.ndarray, n
     accumulator.Reload()
     curves = {}
     for tag in accumulator.Tags()["scalars"]:
-        events = accumulator.Scalars(tag)
-        curves[tag] = (np.array([e.step for e in events]), np.array([e.value for e in events]))
+        by_step = {e.step: e.value for e in accumulator.Scalars(tag)}  # event files in write order: the last one wins
+        steps = sorted(by_step)
+        curves[tag] = (np.array(steps), np.array([by_step[step] for step in steps]))
     return curves
 
 

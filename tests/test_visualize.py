@@ -55,6 +55,22 @@ def test_learning_curves_from_tensorboard(tmp_path):
         plot_learning_curves(tmp_path, tags=["pseudo_ce"])
 
 
+def test_learning_curves_of_a_resumed_run_keep_one_value_per_step(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    interrupted = SummaryWriter(str(tmp_path))
+    for step in range(1, 6):  # steps 1-5 logged, then killed after the checkpoint of step 3
+        interrupted.add_scalar("loss", float(step), step)
+    interrupted.close()
+    resumed = SummaryWriter(str(tmp_path))  # a second event file, written later
+    for step in range(4, 7):
+        resumed.add_scalar("loss", 10.0 * step, step)
+    resumed.close()
+    steps, values = learning_curves(tmp_path)["loss"]
+    assert steps.tolist() == [1, 2, 3, 4, 5, 6]  # steps 4 and 5 once each, ...
+    assert values.tolist() == pytest.approx([1.0, 2.0, 3.0, 40.0, 50.0, 60.0])  # ... with the resumed run's values
+
+
 def test_learning_curves_without_logs(tmp_path):
     with pytest.raises(FileNotFoundError, match="no TensorBoard event file"):
         learning_curves(tmp_path)

@@ -105,6 +105,36 @@ def test_publish_merges_records_replaces_a_rerun_cell_and_copies_the_curves(tmp_
     assert not (images / "dsb_bf_s2l_r1r4_seed0.png").exists()  # no curves for that cell: nothing copied
 
 
+def test_publish_mends_the_validation_curve_of_a_resumed_cell_logged_twice(tmp_path):
+    curve = {"epochs": [10, 20, 30, 40, 30, 40], "val_iou": [0.1, 0.2, 0.9, 0.3, 0.25, 0.35]}  # resumed at 20, after 40
+    resumed = _record("s2l", 0, 0.6, resumed=True, validation_curve=curve, epochs=40)
+    path = table1.publish([resumed, _record("s2l", 1, 0.6, validation_curve=dict(curve), epochs=40)], "cpu", tmp_path, tmp_path, tmp_path)
+    mended, untouched = json.loads(path.read_text())
+    assert mended["validation_curve"] == {"epochs": [10, 20, 30, 40], "val_iou": [0.1, 0.2, 0.25, 0.35]}  # the resumed run's values
+    assert mended["convergence"] == {"converged": True, "best": 0.35, "best_epoch": 40, "best_last_quarter": 0.35}
+    assert mended["curves_one_per_step"].startswith("validation curve only")  # dynamics need the log
+    assert untouched["validation_curve"] == curve and "curves_one_per_step" not in untouched  # not resumed: left as it is
+
+
+def test_a_finished_resumed_cell_reads_its_curves_again_one_value_per_step(tmp_path, monkeypatch):
+    from torch.utils.tensorboard import SummaryWriter
+
+    cell = tmp_path / table1.cell_name("dsb_bf", "s2l", 0, 0)
+    for values in ({10: 0.1, 20: 0.2, 30: 0.9}, {30: 0.3, 40: 0.4}):  # the interrupted run, then the resumed one
+        writer = SummaryWriter(str(cell / "tensorboard"))
+        for epoch, value in values.items():
+            writer.add_scalar("val_iou", value, epoch)
+        writer.close()
+    old = _record("s2l", 0, 0.8, resumed=True, watershed={}, validation_curve={"epochs": [10, 20, 30, 30, 40], "val_iou": [0.1, 0.2, 0.9, 0.3, 0.4]})
+    (cell / "record.json").write_text(json.dumps(old))
+    monkeypatch.setattr(table1, "_bundle", lambda *args: pytest.fail("a finished cell is not trained or evaluated again"))
+    record = table1.run_cell("dsb_bf", "s2l", 0, "cpu", tmp_path, tmp_path, 0)
+    assert record["validation_curve"]["epochs"] == [10, 20, 30, 40]
+    assert record["validation_curve"]["val_iou"] == pytest.approx([0.1, 0.2, 0.3, 0.4])
+    assert record["convergence"]["best"] == 0.4 and record["curves_one_per_step"] is True
+    assert json.loads((cell / "record.json").read_text())["curves_one_per_step"] is True
+
+
 def test_report_shows_metrics_without_and_with_the_watershed_split():
     split = {"metrics": {name: {"mean": 0.6, "std": 0.0, "n": 3} for name in ("iou", "mdice_legacy", "mdice", "aji", "pq", "f1_50")},
              "dataset_iou": 0.7}  # fmt: skip
