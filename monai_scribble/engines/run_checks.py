@@ -26,26 +26,27 @@ _NETWORK_STRIDE = 32  # MultiscaleUNet downsamples 5 times
 
 
 def check_training_arguments(
-    dataset: str = "synthetic",
-    dataset_preset: str = "synthetic",
-    method: str = "s2l_r1r4",
-    max_epochs: int = 1000,
-    warmup_epochs: int = 100,
-    ema_period: int = PseudoLabelConfig.period,
-    ema_momentum: float = PseudoLabelConfig.momentum,
-    ema_threshold: float = PseudoLabelConfig.threshold,
-    ema_background_threshold: float | None = None,
-    batch_size: int | str = "auto",
-    crop_size: int = 256,
-    val_interval: int = 1,
-    num_workers: int = 0,
-    select_by: str = "auto",
-    learning_rate: float = 3e-4,
-    max_samples: int = ContrastiveTerm.max_samples,
-    resume: bool | str = False,
-    ema_bias_correction: bool | str = False,
+    *,
+    dataset: str,
+    dataset_preset: str,
+    method: str,
+    max_epochs: int,
+    warmup_epochs: int,
+    ema_period: int,
+    ema_momentum: float,
+    ema_threshold: float,
+    ema_background_threshold: float | None,
+    batch_size: int | str,
+    crop_size: int,
+    val_interval: int,
+    num_workers: int,
+    select_by: str,
+    learning_rate: float,
+    max_samples: int,
+    resume: bool | str,
+    ema_bias_correction: bool | str,
 ) -> None:
-    """Check the training arguments of train.json; every error names the argument.
+    """Check the training arguments of train.json (its ``training_args``, every one given: the values live in the config only); every error names the argument.
 
     Raises:
         ArgumentError: an invalid argument, with the valid choices or range.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -33,10 +35,25 @@ from monai_scribble.utils.checkpoint_files import find_last_checkpoint
         ({"learning_rate": -1}, "--learning_rate: must be a number in (0, inf], got -1"),
     ],
 )
-def test_training_argument_errors_name_the_argument(overrides, message):
+def test_training_argument_errors_name_the_argument(bundle_training_args, overrides, message):
     with pytest.raises(ArgumentError) as err:
-        check_training_arguments(**overrides)
+        check_training_arguments(**{**bundle_training_args, **overrides})
     assert str(err.value) == message
+
+
+@pytest.fixture(scope="module")
+def bundle_training_args():
+    """train.json's ``training_args`` (its defaults), resolved as the bundle resolves them."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(str(Path(__file__).resolve().parents[2] / "bundles" / "scribble_cell_segmentation" / "configs" / "train.json"))
+    return parser.get_parsed_content("training_args")
+
+
+def test_train_json_passes_every_training_argument_and_they_are_valid(bundle_training_args):
+    assert set(bundle_training_args) == set(inspect.signature(check_training_arguments).parameters)
+    check_training_arguments(**bundle_training_args)
 
 
 @pytest.mark.parametrize(
@@ -76,24 +93,24 @@ def _checkpoint(output_dir, epoch, payload=None):
     return path
 
 
-def test_output_folder_guard(tmp_path):
+def test_output_folder_guard(tmp_path, bundle_training_args):
     prepare = {"output_dir": str(tmp_path)}
-    assert check_training_run(prepare, {"resume": "false"}) is None  # the string "false" must not mean resume
+    assert check_training_run(prepare, {**bundle_training_args, "resume": "false"}) is None  # the string "false" must not mean resume
     with pytest.raises(RunStateError, match="--resume true but there is no checkpoint in"):
-        check_training_run(prepare, {"resume": True})
+        check_training_run(prepare, {**bundle_training_args, "resume": True})
     _checkpoint(tmp_path, 3)
     last = _checkpoint(tmp_path, 12)
     assert find_last_checkpoint(tmp_path) == str(last)
     with pytest.raises(RunStateError, match=r"already holds a training checkpoint \(checkpoint_epoch=12.pt\); pass --resume true"):
-        check_training_run(prepare, {"resume": False})
-    assert check_training_run(prepare, {"resume": "true"}) == str(last)
+        check_training_run(prepare, {**bundle_training_args, "resume": False})
+    assert check_training_run(prepare, {**bundle_training_args, "resume": "true"}) == str(last)
 
 
 @pytest.mark.parametrize("payload", [b"", b"not a checkpoint", b"PK\x03\x04 truncated zip"])
-def test_corrupt_checkpoint_is_named(tmp_path, payload):
+def test_corrupt_checkpoint_is_named(tmp_path, payload, bundle_training_args):
     path = _checkpoint(tmp_path, 2, payload)
     with pytest.raises(DataError) as err:
-        check_training_run({"output_dir": str(tmp_path)}, {"resume": True})
+        check_training_run({"output_dir": str(tmp_path)}, {**bundle_training_args, "resume": True})
     assert str(err.value).startswith(f"{path}: unreadable or corrupt training checkpoint")
 
 
