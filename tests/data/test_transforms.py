@@ -25,7 +25,6 @@ from monai_scribble.data.transforms import (
     eval_transforms,
     train_transforms,
 )
-from monai_scribble.data.transforms.intensity import _hsv_to_rgb, _rgb_to_hsv
 from monai_scribble.errors import DataError
 
 H, W = 24, 20
@@ -315,13 +314,21 @@ def test_brightness_contrast_is_one_affine_map_within_limits():
     assert torch.equal(RandBrightnessContrastd("image", prob=0.0)({"image": x})["image"], x)
 
 
-def test_hsv_round_trip_matches_colorsys():
+def test_hue_jitter_matches_colorsys():
     rgb = torch.rand(3, 8, 8)
-    rgb[:, 0, 0] = 0.5  # gray pixel: hue 0, saturation 0
-    hsv = _rgb_to_hsv(rgb)
-    ref = np.array([colorsys.rgb_to_hsv(*rgb[:, i, j].tolist()) for i in range(8) for j in range(8)])
-    np.testing.assert_allclose(hsv.reshape(3, -1).T.numpy(), ref, atol=1e-5)
-    np.testing.assert_allclose(_hsv_to_rgb(hsv).numpy(), rgb.numpy(), atol=1e-5)
+    rgb[:, 0, 0] = 0.5  # gray pixel: hue 0, saturation 0, unchanged by a hue shift
+    hue_only = RandColorJitterd("image", brightness=0, contrast=0, saturation=0, hue=0.2, prob=1.0)
+    hue_only.set_random_state(3)
+    out = hue_only({"image": rgb})["image"]
+    shift = hue_only._factors[3]
+    assert 0 < abs(shift) <= 0.2
+    expected = []
+    for i in range(8):
+        for j in range(8):
+            h, s, v = colorsys.rgb_to_hsv(*rgb[:, i, j].tolist())
+            expected.append(colorsys.hsv_to_rgb((h + shift) % 1.0, s, v))
+    np.testing.assert_allclose(out.reshape(3, -1).T.numpy(), np.array(expected), atol=1e-5)
+    assert out.dtype == rgb.dtype
 
 
 def test_color_jitter_ranges_and_hue_only_keeps_value_channel():

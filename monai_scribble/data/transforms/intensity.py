@@ -10,6 +10,7 @@ import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, RandomizableTransform, RandScaleIntensity, RandShiftIntensity
 from monai.utils import MAX_SEED, convert_to_dst_type, convert_to_tensor
+from skimage.color import hsv2rgb, rgb2hsv
 
 __all__ = ["RandBrightnessContrastd", "RandColorJitterd"]
 
@@ -69,41 +70,6 @@ class RandBrightnessContrastd(RandomizableTransform, MapTransform):
 def _gray(img: torch.Tensor) -> torch.Tensor:
     """ITU-R 601 luma of an RGB ``(3, H, W)`` tensor, ``(1, H, W)``."""
     return (0.299 * img[0] + 0.587 * img[1] + 0.114 * img[2]).unsqueeze(0)
-
-
-def _rgb_to_hsv(img: torch.Tensor) -> torch.Tensor:
-    r, g, b = img
-    maxc, _ = img.max(dim=0)
-    minc, _ = img.min(dim=0)
-    delta = maxc - minc
-    safe = torch.where(delta > 0, delta, torch.ones_like(delta))
-    h = torch.where(
-        maxc == r, ((g - b) / safe) % 6.0, torch.where(maxc == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0)
-    )
-    h = torch.where(delta > 0, h / 6.0, torch.zeros_like(h))
-    s = torch.where(maxc > 0, delta / torch.where(maxc > 0, maxc, torch.ones_like(maxc)), torch.zeros_like(maxc))
-    return torch.stack((h, s, maxc))
-
-
-def _hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
-    h, s, v = hsv
-    h6 = h * 6.0
-    i = torch.floor(h6)
-    f = h6 - i
-    i = i.to(torch.int64) % 6
-    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
-    # rows: sector 0..5; columns: (r, g, b)
-    table = torch.stack(
-        (
-            torch.stack((v, t, p)),
-            torch.stack((q, v, p)),
-            torch.stack((p, v, t)),
-            torch.stack((p, q, v)),
-            torch.stack((t, p, v)),
-            torch.stack((v, p, q)),
-        )
-    )  # (6, 3, H, W)
-    return torch.gather(table, 0, i.expand(1, 3, *i.shape)).squeeze(0)
 
 
 class RandColorJitterd(RandomizableTransform, MapTransform):
@@ -167,8 +133,9 @@ class RandColorJitterd(RandomizableTransform, MapTransform):
             elif op == 2:
                 img = f * img + (1 - f) * _gray(img)
             else:
-                h, s, v = _rgb_to_hsv(img)
-                img = _hsv_to_rgb(torch.stack((torch.remainder(h + f, 1.0), s, v)))
+                hsv = rgb2hsv(img.cpu().numpy(), channel_axis=0)
+                hsv[0] = np.remainder(hsv[0] + f, 1.0)
+                img = torch.as_tensor(hsv2rgb(hsv, channel_axis=0), dtype=img.dtype, device=img.device)
             img = torch.clamp(img, 0.0, 1.0)
         return img
 
