@@ -8,13 +8,14 @@ Usage::
 Each mode runs in its own subprocess (fresh peak-RSS counter) and times the whole
 ``segment(image, model, inference_mode=...)`` call on the loaded image (network, argmax, connected components,
 small objects removed, holes filled): ``fp32_eager`` (``cpu_fast_path=False``), ``fp32_fast_path`` (``cpu_fast_path=True``:
-batch norms folded, Winograd 3x3 convolutions) and ``bf16`` (autocast + channels-last; measured only where the CPU
-has native bf16). Reported per mode: median seconds of ``repeats`` calls after one warm-up call (with
+batch norms folded, Winograd 3x3 convolutions), ``bf16`` (autocast + channels-last) and ``bf16_fast_path``
+(``cpu_fast_path=True``: batch norms folded, weights cast to bf16 once); the bf16 modes are measured only where the
+CPU has native bf16. Reported per mode: median seconds of ``repeats`` calls after one warm-up call (with
 ``--repeats 0``: the one call; ``segment()`` keeps a model file's network, so only the first call, also
 reported, builds the network and reads the weights), the process's peak RSS (MiB), and the time ratios to
 ``fp32_eager`` from the same run.
-Without ``--model`` the network is randomly initialised (the same arithmetic; the post-processing then sees
-another mask). Prints one JSON object.
+Without ``--model`` the network is randomly initialised and saved to a temporary ``model.pt`` (the same
+arithmetic; the post-processing then sees another mask). Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ import argparse
 import json
 import resource
 import statistics
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 
-MODES = ("fp32_eager", "fp32_fast_path", "bf16")
+MODES = ("fp32_eager", "fp32_fast_path", "bf16", "bf16_fast_path")
 
 
 def measure(mode: str, image_path: str | None, model: str | None, side: int, inference_mode: str, repeats: int) -> dict:
@@ -43,16 +46,19 @@ def measure(mode: str, image_path: str | None, model: str | None, side: int, inf
         image = read_image(image_path)
     else:
         image = (torch.rand(side, side, 3) * 255).to(torch.uint8).numpy()
-    if model is None:
+    if model is None:  # a model file, as users pass: segment() prepares its network once and keeps it
         torch.manual_seed(0)
-        model = MultiscaleUNet()
-    options = {"cpu_fast_path": mode != "fp32_eager", "amp_dtype": torch.bfloat16 if mode == "bf16" else None}
+        model = str(Path(tempfile.mkdtemp(prefix="bench_inference_")) / "model.pt")
+        torch.save({"model": MultiscaleUNet().state_dict()}, model)
+    options = {"cpu_fast_path": mode.endswith("fast_path"), "amp_dtype": torch.bfloat16 if mode.startswith("bf16") else None}
     times = []
     for _ in range(repeats + 1 if repeats else 1):
         start = time.perf_counter()
         instances = segment(image, model, inference_mode=inference_mode, device="cpu", **options)
         times.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if model.startswith(tempfile.gettempdir()) and Path(model).parent.name.startswith("bench_inference_"):
+        shutil.rmtree(Path(model).parent, ignore_errors=True)
     return {"mode": mode, "shape": list(instances.shape), "seconds": round(statistics.median(times[1:] or times), 3),
             "first_call_seconds": round(times[0], 3), "peak_rss_mib": round(peak / 1024, 1), "objects": int(instances.max())}  # fmt: skip
 
@@ -80,7 +86,7 @@ def main() -> None:
         tiles = sorted((Path(args.data_root or default_data_root()) / "monuseg" / "test" / "images").glob("*.tif"))
         image = str(tiles[0]) if tiles else None
     native_bf16 = default_amp_dtype("cpu") is not None
-    modes = [m for m in args.modes if m != "bf16" or native_bf16]
+    modes = [m for m in args.modes if not m.startswith("bf16") or native_bf16]
     results = {}
     for mode in modes:
         command = [sys.executable, __file__, "--_mode", mode, "--repeats", str(args.repeats), "--side", str(args.side),

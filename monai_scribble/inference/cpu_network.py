@@ -1,6 +1,6 @@
-"""A trained network rewritten for fast full-precision CPU inference: the same function, fewer operations.
+"""A trained network rewritten for fast CPU inference: the same function, fewer operations.
 
-Two rewrites, both for inference only (eval mode, frozen weights):
+Rewrites for inference only (eval mode, frozen weights):
 
 - **Batch norm folded into the convolution before it** (``torch.nn.utils.fusion.fuse_conv_bn_eval``): one
   pass over the activations instead of two, for every ResNet block and decoder convolution.
@@ -9,6 +9,10 @@ Two rewrites, both for inference only (eval mode, frozen weights):
   of 16 or more; at one image oneDNN's direct convolution does ~1.7x the arithmetic per output.
   ``torch._nnpack_spatial_convolution`` is private, so every use falls back to ``F.conv2d`` when it is
   missing, the input needs gradients or is not float32 on the CPU.
+
+- **bfloat16 weights** (``dtype=torch.bfloat16``, for CPUs with native bf16: AMX / AVX-512-BF16): after the
+  folding, weights are cast to bf16 and stored channels-last, and inputs are cast once, instead of autocast
+  casting every weight on every call (:class:`ReducedPrecisionNetwork`). Winograd is fp32-only and not used.
 
 Logits equal the eager network's to float32 rounding (``tests/inference/test_cpu_network.py``). Speed
 (``benchmarks/bench_inference.py``, 1000 x 1000 MoNuSeg tile, 2-core AVX2 CPU, quiet): ``segment()`` takes
@@ -25,7 +29,7 @@ import torch.nn.functional as F
 from monai.networks.blocks import ADN, Convolution
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-__all__ = ["WinogradConv2d", "cpu_inference_network", "fold_batch_norms", "use_winograd_convolutions"]
+__all__ = ["ReducedPrecisionNetwork", "WinogradConv2d", "cpu_inference_network", "fold_batch_norms", "use_winograd_convolutions"]
 
 
 def _nnpack_available() -> bool:
@@ -105,12 +109,40 @@ def use_winograd_convolutions(network: torch.nn.Module) -> torch.nn.Module:
     return network
 
 
-def cpu_inference_network(network: torch.nn.Module, inplace: bool = False) -> torch.nn.Module:
-    """``network`` in eval mode with its batch norms folded and Winograd 3x3 convolutions, for fp32 CPU inference.
+class ReducedPrecisionNetwork(torch.nn.Module):
+    """``network`` with weights in ``dtype`` (channels-last), called on inputs cast to ``dtype``; returns float32 logits.
+
+    Args:
+        network: an eval-mode network (batch norms already folded, so no norm runs in reduced precision).
+        dtype: the weights' dtype (``torch.bfloat16``).
+    """
+
+    def __init__(self, network: torch.nn.Module, dtype: torch.dtype = torch.bfloat16) -> None:
+        super().__init__()
+        self.dtype = dtype
+        self.network = network.to(dtype=dtype, memory_format=torch.channels_last)
+
+    def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        return self.network(x.to(dtype=self.dtype, memory_format=torch.channels_last), *args, **kwargs).float()
+
+
+CPU_DTYPES = (torch.float32, torch.bfloat16)
+
+
+def cpu_inference_network(network: torch.nn.Module, inplace: bool = False, dtype: torch.dtype = torch.float32) -> torch.nn.Module:
+    """``network`` in eval mode with its batch norms folded, for CPU inference in ``dtype``.
+
+    In float32 its 3x3 convolutions become Winograd ones (:class:`WinogradConv2d`); in bfloat16 its weights are
+    cast to bf16 (:class:`ReducedPrecisionNetwork`: the logits of autocast to bf16 rounding, faster on CPUs with
+    native bf16, ``benchmarks/bench_inference.py``).
 
     Args:
         network: a trained network (``segment()`` and ``WholeImageInferer(cpu_fast_path=True)`` pass theirs).
         inplace: rewrite ``network`` itself (no second copy of the weights in memory) instead of a copy.
+        dtype: ``torch.float32`` or ``torch.bfloat16``.
+
+    Raises:
+        ValueError: another ``dtype`` (the message names it).
 
     Example::
 
@@ -118,7 +150,11 @@ def cpu_inference_network(network: torch.nn.Module, inplace: bool = False) -> to
         with torch.inference_mode():
             logits = fast(images)  # equal to network.eval()(images) to float32 rounding
     """
-    prepared = use_winograd_convolutions(fold_batch_norms((network if inplace else copy.deepcopy(network)).eval()))
+    if dtype not in CPU_DTYPES:
+        raise ValueError(f"cpu_inference_network supports dtype torch.float32 or torch.bfloat16, got {dtype}")
+    prepared = fold_batch_norms((network if inplace else copy.deepcopy(network)).eval())
     for parameter in prepared.parameters():
         parameter.requires_grad_(False)
-    return prepared
+    if dtype == torch.bfloat16:
+        return ReducedPrecisionNetwork(prepared, dtype).eval()
+    return use_winograd_convolutions(prepared)

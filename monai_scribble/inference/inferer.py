@@ -44,10 +44,10 @@ class WholeImageInferer(Inferer):
             channels-last convolutions are the faster path (fp32 on an AVX2 CPU: 0.84-0.93x the time of contiguous
             inputs for a 1000x1000 tile, the same logits to 1e-7; measured with an earlier ``bench_inference.py``); not for
             fp32 on a GPU.
-        cpu_fast_path: for an eval-mode network in fp32 on the CPU, predict with a copy from
-            :func:`~monai_scribble.inference.cpu_network.cpu_inference_network` (batch norms folded, Winograd 3x3
-            convolutions: the same logits to float32 rounding; faster with one thread in some runs, slower with two;
-            ``benchmarks/bench_inference.py``), a copy per call. Off by default, so training-time validation and the EMA refresh
+        cpu_fast_path: for an eval-mode network on the CPU in fp32 or bf16 (``amp_dtype``), predict with a copy from
+            :func:`~monai_scribble.inference.cpu_network.cpu_inference_network` (batch norms folded; in fp32 Winograd 3x3
+            convolutions, the same logits to float32 rounding, faster with one thread in some runs, slower with two; in
+            bf16 weights cast once instead of autocast; ``benchmarks/bench_inference.py``), a copy per call. Off by default, so training-time validation and the EMA refresh
             keep their exact arithmetic (``segment(cpu_fast_path=True)`` prepares its network once instead).
     """
 
@@ -82,10 +82,11 @@ class WholeImageInferer(Inferer):
             channels_last = inputs.device.type == "cpu" or self.amp_dtype is not None
         if channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-        if self.cpu_fast_path and inputs.device.type == "cpu" and self.amp_dtype is None:
+        amp_dtype = self.amp_dtype
+        if self.cpu_fast_path and inputs.device.type == "cpu" and amp_dtype in (None, torch.bfloat16):
             if isinstance(network, torch.nn.Module) and not network.training:
-                network = cpu_inference_network(network)
-        autocast = torch.autocast(inputs.device.type, dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
+                network, amp_dtype = cpu_inference_network(network, dtype=amp_dtype or torch.float32), None
+        autocast = torch.autocast(inputs.device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
         with torch.inference_mode(), autocast:
             if self.mode == "sliding_window":
                 logits = sliding_window_inference(inputs, self.roi_size, self.sw_batch_size, network, self.overlap, *args, **kwargs)

@@ -51,14 +51,14 @@ def model_file_path(model: str | os.PathLike) -> Path:
 
 
 @functools.lru_cache(maxsize=1)
-def _inference_network(path: str, version: tuple[int, int], device: torch.device, cpu_fast_path: bool) -> torch.nn.Module:
+def _inference_network(path: str, version: tuple[int, int], device: torch.device, fast_path_dtype: torch.dtype | None) -> torch.nn.Module:
     """The eval-mode network of the ``model.pt`` at ``path``, kept for the next ``segment()`` call on the same file.
 
     ``version`` (modification time, size) is part of the key, so a rewritten file is loaded again. Building the
     network and reading its weights take ~0.9 s on a 2-core CPU, a third of one 1000 x 1000 tile's segmentation.
     """
     network = load_network(path, device).eval()
-    return cpu_inference_network(network, inplace=True) if cpu_fast_path else network
+    return cpu_inference_network(network, inplace=True, dtype=fast_path_dtype) if fast_path_dtype else network
 
 
 def segment(
@@ -101,9 +101,11 @@ def segment(
         device: inference device (default: the first GPU if there is one, else the CPU).
         batch_size: most same-size images per forward pass.
         return_probabilities: also return the nucleus probability map(s), float32 ``(H, W)``.
-        cpu_fast_path: in fp32 on the CPU, predict with :func:`~monai_scribble.inference.cpu_network.cpu_inference_network`
-            (batch norms folded, Winograd 3x3 convolutions: the same logits to float32 rounding). Off by default: on a
-            quiet 2-core AVX2 CPU it was slower with 2 threads (``benchmarks/bench_inference.py``).
+        cpu_fast_path: on the CPU, predict with :func:`~monai_scribble.inference.cpu_network.cpu_inference_network`
+            (batch norms folded, prepared once per model file). In fp32: Winograd 3x3 convolutions, the same logits to
+            float32 rounding, but slower with 2 threads on a quiet 2-core AVX2 CPU. With ``amp_dtype=torch.bfloat16``:
+            weights cast to bf16 once instead of autocast on every call, 0.72x the autocast time per 1000 x 1000 tile
+            on a 2-core CPU with native bf16 (``benchmarks/bench_inference.py``). Off by default.
 
     Returns:
         The ``(H, W)`` int32 instance map of a single image, or a list of them for a sequence; with
@@ -125,15 +127,17 @@ def segment(
         if user_error is None:
             raise
         raise user_error from None
-    fast_path = cpu_fast_path and device.type == "cpu" and amp_dtype is None
+    fast_path_dtype = None
+    if cpu_fast_path and device.type == "cpu" and amp_dtype in (None, torch.bfloat16):
+        fast_path_dtype = amp_dtype or torch.float32
     if isinstance(model, torch.nn.Module):
-        network = cpu_inference_network(model.to(device)) if fast_path else model.to(device)
+        network = cpu_inference_network(model.to(device), dtype=fast_path_dtype) if fast_path_dtype else model.to(device)
     else:
         path = model_file_path(model)
         stat = path.stat() if path.is_file() else None
         version = (stat.st_mtime_ns, stat.st_size) if stat else (0, 0)
-        network = _inference_network(str(path), version, device, fast_path) if stat else load_network(path, device)
-    inferer = WholeImageInferer(mode=inference_mode, roi_size=roi_size, amp_dtype=amp_dtype)
+        network = _inference_network(str(path), version, device, fast_path_dtype) if stat else load_network(path, device)
+    inferer = WholeImageInferer(mode=inference_mode, roi_size=roi_size, amp_dtype=None if fast_path_dtype else amp_dtype)
     def reduce(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return logits.argmax(dim=1), torch.softmax(logits, dim=1)[:, 1]
 
