@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from monai_scribble.data.arguments import DATALIST_PARAMETERS, check_datalist_matches, check_prepare_arguments
+from monai_scribble.engines.initial_weights import check_initial_weights
 from monai_scribble.errors import ArgumentError, RunStateError
 from monai_scribble.losses.contrastive import ContrastiveTerm
 from monai_scribble.pseudo_labels.config import PseudoLabelConfig
@@ -45,6 +46,9 @@ def check_training_arguments(
     max_samples: int,
     resume: bool | str,
     ema_bias_correction: bool | str,
+    encoder_layout: str,
+    pretrained_weights: str | None,
+    init_from: str | None,
 ) -> None:
     """Check the training arguments of train.json (its ``training_args``, every one given: the values live in the config only); every error names the argument.
 
@@ -75,6 +79,7 @@ def check_training_arguments(
     number_in("learning_rate", learning_rate, 0.0, float("inf"))
     integer_at_least("max_samples", max_samples, 2)
     as_bool(resume, "resume")
+    check_initial_weights(encoder_layout, pretrained_weights, init_from)
 
 
 def check_training_run(prepare_args: Mapping[str, Any], training_args: Mapping[str, Any]) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from monai_scribble.inference.inferer import MAX_BATCH_PIXELS, WholeImageInferer, foreground_probabilities, predict_whole_images
 from monai_scribble.inference.io import MonaiLabelLayoutd, SaveInstancesd, check_output_dir, list_input_images
-from monai_scribble.inference.model_file import DEMO_DATASET, describe, load_model_file, read_model_file
+from monai_scribble.inference.model_file import DEMO_DATASET, describe, encoder_layout_of, load_model_file, read_model_file
 from monai_scribble.inference.postprocessing import ForegroundOneHotd, ForegroundToInstances, ForegroundToInstancesd, foreground_to_instances
 from monai_scribble.inference.segment import ImageLike, load_network, segment
 
@@ -25,6 +25,7 @@ __all__ = [
     "WholeImageInferer",
     "check_output_dir",
     "describe",
+    "encoder_layout_of",
     "foreground_probabilities",
     "foreground_to_instances",
     "list_input_images",

@@ -15,8 +15,9 @@ from pathlib import Path
 import torch
 
 from monai_scribble.errors import DataError
+from monai_scribble.networks.torchvision_resnet import encoder_layout_of_keys
 
-__all__ = ["DEMO_DATASET", "describe", "load_model_file", "read_model_file"]
+__all__ = ["DEMO_DATASET", "describe", "encoder_layout_of", "load_model_file", "model_file_path", "read_model_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,29 @@ def describe(metadata: dict) -> str:
     return ", ".join(parts)
 
 
+def model_file_path(model: str | os.PathLike) -> Path:
+    """The ``model.pt`` that ``model`` names: the file itself, or ``model.pt`` / ``models/model.pt`` in a folder."""
+    path = Path(model)
+    if path.is_dir():
+        candidates = [path / "model.pt", path / "models" / "model.pt"]
+        path = next((c for c in candidates if c.is_file()), candidates[0])
+    return path
+
+
+def encoder_layout_of(path: str | os.PathLike | None) -> str:
+    """The ``encoder_layout`` of the network in the ``model.pt`` at ``path`` (``"monai"`` or ``"torchvision"``).
+
+    ``"monai"`` (the default layout) for ``None`` or a missing / unreadable file: loading that file then names the problem.
+    """
+    if not path or not Path(path).is_file():
+        return "monai"
+    try:
+        weights, _ = read_model_file(path, map_location="cpu")
+    except DataError:
+        return "monai"
+    return encoder_layout_of_keys(weights)
+
+
 def load_model_file(path: str | os.PathLike, network: torch.nn.Module, map_location: str | torch.device | None = "cpu", strict: bool = True) -> dict:
     """Load the weights of the ``model.pt`` at ``path`` into ``network``; returns the file's metadata.
 
@@ -84,10 +108,12 @@ def load_model_file(path: str | os.PathLike, network: torch.nn.Module, map_locat
     mismatched = [k for k in own if k in weights and tuple(weights[k].shape) != tuple(own[k].shape)]
     if mismatched or (strict and (missing or unexpected)):
         first = (mismatched + missing + unexpected)[0]
+        layout, expected = encoder_layout_of_keys(weights), encoder_layout_of_keys(own)
+        hint = f"it was trained with --encoder_layout {layout}, pass that" if layout != expected else "was it trained with another network_def?"
         raise DataError(
             path,
             f"does not fit the network of the config ({len(missing)} missing, {len(unexpected)} unexpected, "
-            f"{len(mismatched)} differently shaped weights, e.g. '{first}'): was it trained with another network_def?",
+            f"{len(mismatched)} differently shaped weights, e.g. '{first}'): {hint}",
         )
     network.load_state_dict(weights, strict=strict)
     about = describe(metadata)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Union
 
 import numpy as np
@@ -15,7 +14,7 @@ from monai_scribble.data.transforms import eval_transforms
 from monai_scribble.errors import DataError, find_user_error
 from monai_scribble.inference.cpu_network import cpu_inference_network
 from monai_scribble.inference.inferer import WholeImageInferer, predict_whole_images
-from monai_scribble.inference.model_file import load_model_file
+from monai_scribble.inference.model_file import encoder_layout_of, load_model_file, model_file_path
 from monai_scribble.inference.postprocessing import foreground_to_instances
 
 __all__ = ["ImageLike", "load_network", "segment"]
@@ -36,18 +35,9 @@ def load_network(model: str | os.PathLike | torch.nn.Module, device: str | torch
     from monai_scribble.networks import MultiscaleUNet
 
     path = model_file_path(model)
-    network = MultiscaleUNet()
+    network = MultiscaleUNet(encoder_layout=encoder_layout_of(path))
     load_model_file(path, network, map_location="cpu")
     return network.to(device)
-
-
-def model_file_path(model: str | os.PathLike) -> Path:
-    """The ``model.pt`` that ``model`` names: the file itself, or ``model.pt`` / ``models/model.pt`` in a folder."""
-    path = Path(model)
-    if path.is_dir():
-        candidates = [path / "model.pt", path / "models" / "model.pt"]
-        path = next((c for c in candidates if c.is_file()), candidates[0])
-    return path
 
 
 @functools.lru_cache(maxsize=1)

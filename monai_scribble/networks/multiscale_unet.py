@@ -11,13 +11,22 @@ The contrastive regularization uses ``d5`` (δ=1 term) and ``d3`` (δ=4 term) by
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from monai.networks.nets import FlexibleUNet
 from monai.networks.nets.flexible_unet import SegmentationHead
 
+from monai_scribble.errors import DataError
 from monai_scribble.networks.shortcut import use_shortcut_modules
+from monai_scribble.networks.torchvision_resnet import (
+    ENCODER_LAYOUTS,
+    IMAGENET_WEIGHTS_URLS,
+    TORCHVISION_LAYERS,
+    encoder_state_dict_from_torchvision,
+)
 
 __all__ = ["DECODER_FEATURES", "MultiscaleUNet"]
 
@@ -40,11 +49,25 @@ class MultiscaleUNet(FlexibleUNet):
         out_channels: output logits (2: background, nucleus).
         backbone: FlexibleUNet backbone name.
         decoder_channels: channels of the five decoder blocks.
-        pretrained: load backbone weights (not available offline for ResNets in 2-D; keep ``False``).
+        pretrained: with ``encoder_layout="torchvision"``, download torchvision's ImageNet weights of the encoder
+            (needs a connection; offline, pass ``pretrained_weights``). MONAI's own 2-D ResNets have none.
         feature_names: decoder blocks returned by :meth:`forward_features`, from :data:`DECODER_FEATURES`.
         head_kernel_size: kernel of the segmentation head (1 as in the paper's code; FlexibleUNet uses 3).
         spatial_dims: 2.
+        encoder_layout: ``"monai"`` (MONAI's type-A ResNet, the default) or ``"torchvision"`` (type-B shortcuts, as
+            torchvision's ResNets: ImageNet checkpoints load; :mod:`~monai_scribble.networks.torchvision_resnet`).
+        pretrained_weights: a torchvision ResNet checkpoint file of the encoder (e.g. ``resnet34-b627a593.pth``,
+            downloaded from :data:`~monai_scribble.networks.torchvision_resnet.IMAGENET_WEIGHTS_URLS`); needs
+            ``encoder_layout="torchvision"``. Every encoder weight is loaded from it (checked key by key).
         kwargs: passed to :class:`monai.networks.nets.FlexibleUNet`.
+
+    Raises:
+        ValueError: an unknown ``encoder_layout``, or weights asked for a layout or backbone that has none.
+        DataError: ``pretrained_weights`` missing, unreadable or not a checkpoint of this encoder; a failed download.
+
+    Example::
+
+        network = MultiscaleUNet(encoder_layout="torchvision", pretrained_weights="resnet34-b627a593.pth")
 
     Input sides must be multiples of 32 (the encoder downsamples five times); whole-image inference
     pads images before calling the network. The encoder's type-A shortcuts are
@@ -62,13 +85,22 @@ class MultiscaleUNet(FlexibleUNet):
         feature_names: Sequence[str] = ("d5", "d3"),
         head_kernel_size: int = 1,
         spatial_dims: int = 2,
+        encoder_layout: str = "monai",
+        pretrained_weights: str | os.PathLike | None = None,
         **kwargs,
     ) -> None:
+        if encoder_layout not in ENCODER_LAYOUTS:
+            raise ValueError(f"unknown encoder_layout '{encoder_layout}'; choose one of {', '.join(ENCODER_LAYOUTS)}")
+        torchvision_layout = encoder_layout == "torchvision"
+        if torchvision_layout and backbone not in TORCHVISION_LAYERS:
+            raise ValueError(f"encoder_layout 'torchvision' is available for {', '.join(TORCHVISION_LAYERS)}, got backbone '{backbone}'")
+        if pretrained_weights and not torchvision_layout:
+            raise ValueError("pretrained_weights holds torchvision ResNet weights: use it with encoder_layout='torchvision'")
         super().__init__(
             in_channels=in_channels,
             out_channels=out_channels,
-            backbone=backbone,
-            pretrained=pretrained,
+            backbone=f"{backbone}_torchvision" if torchvision_layout else backbone,
+            pretrained=pretrained and not torchvision_layout,
             decoder_channels=tuple(decoder_channels),
             spatial_dims=spatial_dims,
             **kwargs,
@@ -85,6 +117,26 @@ class MultiscaleUNet(FlexibleUNet):
                 spatial_dims=spatial_dims, in_channels=decoder_channels[-1], out_channels=out_channels, kernel_size=head_kernel_size
             )
         use_shortcut_modules(self.encoder)  # the same shortcuts as modules: the network traces at any input size
+        self.encoder_layout = encoder_layout
+        self.backbone_name = backbone
+        if pretrained_weights:
+            self.load_encoder_weights(_read_torchvision_checkpoint(pretrained_weights), source=str(pretrained_weights))
+        elif torchvision_layout and pretrained:
+            self.load_encoder_weights(_download_imagenet_weights(backbone), source=IMAGENET_WEIGHTS_URLS[backbone])
+
+    def load_encoder_weights(self, state_dict: dict[str, torch.Tensor], source: str = "state dict") -> None:
+        """Load a torchvision ResNet state dict into the encoder (torchvision layout), every key checked.
+
+        Raises:
+            DataError: ``source`` is not a checkpoint of this encoder (missing / unexpected keys, shapes listed).
+        """
+        if self.encoder_layout != "torchvision":
+            raise ValueError("torchvision ResNet weights load into encoder_layout='torchvision' only")
+        try:
+            weights = encoder_state_dict_from_torchvision(state_dict, self.encoder)
+        except ValueError as err:
+            raise DataError(source, f"{err}; pass torchvision's {self.backbone_name} checkpoint ({IMAGENET_WEIGHTS_URLS[self.backbone_name]})") from None
+        self.encoder.load_state_dict(weights, strict=True)
 
     @staticmethod
     def check_input(x: torch.Tensor) -> None:
@@ -131,3 +183,30 @@ class MultiscaleUNet(FlexibleUNet):
             if index in wanted:
                 features[wanted[index]] = h
         return self.segmentation_head(h), features
+
+
+def _read_torchvision_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The state dict in a torchvision checkpoint file (a bare state dict, or one under ``"state_dict"`` / ``"model"``)."""
+    if not Path(path).is_file():
+        raise DataError(path, "pretrained_weights file not found; download torchvision's ImageNet ResNet checkpoint "
+                              f"(e.g. {IMAGENET_WEIGHTS_URLS['resnet34']}) and pass its path")  # fmt: skip
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for a corrupt or foreign file
+        raise DataError(path, f"cannot be read as a torch checkpoint ({type(err).__name__}); download it again") from None
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise DataError(path, "holds no state dict of tensors; pass a torchvision ResNet checkpoint (.pth)")
+    return state
+
+
+def _download_imagenet_weights(backbone: str) -> dict[str, torch.Tensor]:
+    """torchvision's ImageNet weights of ``backbone`` through ``torch.hub`` (cached in ``$TORCH_HOME``)."""
+    url = IMAGENET_WEIGHTS_URLS[backbone]
+    try:
+        return torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=False, weights_only=True)
+    except Exception as err:  # URLError, HTTPError, timeouts, ...: all mean "no weights from the net"
+        raise DataError(url, f"cannot download the ImageNet weights ({type(err).__name__}: {err}); on a machine without "
+                             "internet, download the file elsewhere and pass it as pretrained_weights (--pretrained_weights PATH)") from None

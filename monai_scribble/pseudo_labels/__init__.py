@@ -3,13 +3,15 @@
 :class:`PseudoLabelConfig` (momentum, thresholds, period, bias correction) is given once and shared by
 the :class:`PseudoLabelStore` of EMA maps on disk, the :class:`EMAPseudoLabelHandler` that refreshes them
 by whole-image inference, the :class:`LoadPseudoLabelMapd` transform that reads them into training
-samples and :func:`threshold_pseudo_labels`, which turns them into pseudo-labels for the trainer.
+samples and :func:`threshold_pseudo_labels`, which turns them into pseudo-labels for the trainer; after
+training, :class:`ScribbleNextWriter` ranks the training images by what the maps are still unsure of.
 """
 
 from __future__ import annotations
 
 from monai_scribble.pseudo_labels.config import PseudoLabelConfig
 from monai_scribble.pseudo_labels.refresh import EMAPseudoLabelHandler
+from monai_scribble.pseudo_labels.scribble_next import ScribbleNextWriter, rank_images_to_scribble
 from monai_scribble.pseudo_labels.store import PseudoLabelStore, store_for_items
 from monai_scribble.pseudo_labels.thresholding import threshold_pseudo_labels
 from monai_scribble.pseudo_labels.transform import LoadPseudoLabelMapd
@@ -19,6 +21,8 @@ __all__ = [
     "LoadPseudoLabelMapd",
     "PseudoLabelConfig",
     "PseudoLabelStore",
+    "ScribbleNextWriter",
+    "rank_images_to_scribble",
     "store_for_items",
     "threshold_pseudo_labels",
 ]

@@ -33,6 +33,10 @@ from monai_scribble.utils.checkpoint_files import find_last_checkpoint
         ({"select_by": "dice"}, "--select_by: unknown value 'dice'; choose one of auto, iou, scribble"),
         ({"resume": "maybe"}, "--resume: must be true or false, got 'maybe'"),
         ({"learning_rate": -1}, "--learning_rate: must be a number in (0, inf], got -1"),
+        ({"encoder_layout": "timm"}, "--encoder_layout: unknown value 'timm'; choose one of monai, torchvision"),
+        ({"pretrained_weights": "/no/resnet34.pth"}, "--pretrained_weights: no file '/no/resnet34.pth'; download torchvision's "
+                                                     "ImageNet ResNet-34 checkpoint (README: Start from weights) and pass its path"),
+        ({"init_from": "/no/model.pt"}, "--init_from: no model file '/no/model.pt'; pass a model.pt written by training (<output_dir>/models/model.pt)"),
     ],
 )
 def test_training_argument_errors_name_the_argument(bundle_training_args, overrides, message):

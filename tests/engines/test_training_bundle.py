@@ -56,6 +56,9 @@ def test_run_and_training_ids_do_the_same(tmp_path):
     store = json.loads((tmp_path / "ema" / "current.json").read_text())
     assert store["updates"] == 2  # EMA refreshed after epochs 1 and 2 (period 1)
     assert (tmp_path / "checkpoints" / "checkpoint_epoch=2.pt").is_file()
+    ranked = (tmp_path / "scribble_next.csv").read_text().splitlines()  # what to scribble next, written at the end
+    training_ids = {item["id"] for item in workflow.parser.get_parsed_content("train_items")}
+    assert ranked[0].startswith("rank,id,image,unconfident_share") and {line.split(",")[1] for line in ranked[1:]} == training_ids
 
 
 def test_scribble_based_model_selection(tmp_path):
