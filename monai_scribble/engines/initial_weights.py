@@ -36,8 +36,13 @@ def init_from_model(network: torch.nn.Module, init_from: str | os.PathLike | Non
     return network
 
 
-def check_initial_weights(encoder_layout: str, pretrained_weights: str | os.PathLike | None, init_from: str | os.PathLike | None) -> None:
-    """Check ``--encoder_layout``, ``--pretrained_weights`` and ``--init_from`` together, before anything is written.
+def check_initial_weights(
+    encoder_layout: str, pretrained_weights: str | os.PathLike | None, pretrained: bool, init_from: str | os.PathLike | None
+) -> None:
+    """Check ``--encoder_layout``, ``--pretrained_weights``, ``--pretrained`` and ``--init_from`` together, before anything is written.
+
+    ``--pretrained true`` downloads torchvision's ImageNet weights when the network is built (one line naming the URL
+    and ``--pretrained_weights`` where the machine is offline).
 
     Raises:
         ArgumentError: an unknown layout, a missing file, ImageNet weights without the torchvision layout, or an
@@ -53,6 +58,9 @@ def check_initial_weights(encoder_layout: str, pretrained_weights: str | os.Path
         if encoder_layout != "torchvision":
             raise ArgumentError("pretrained_weights", "holds torchvision ResNet weights, which need torchvision's encoder layout",
                                 "add --encoder_layout torchvision")  # fmt: skip
+    if pretrained and encoder_layout != "torchvision":
+        raise ArgumentError("pretrained", "downloads torchvision's ImageNet weights, which need torchvision's encoder layout",
+                            "add --encoder_layout torchvision")  # fmt: skip
     if init_from:
         path = model_file_path(init_from)
         if not path.is_file():

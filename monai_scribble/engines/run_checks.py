@@ -48,6 +48,7 @@ def check_training_arguments(
     ema_bias_correction: bool | str,
     encoder_layout: str,
     pretrained_weights: str | None,
+    pretrained: bool | str,
     init_from: str | None,
 ) -> None:
     """Check the training arguments of train.json (its ``training_args``, every one given: the values live in the config only); every error names the argument.
@@ -79,7 +80,7 @@ def check_training_arguments(
     number_in("learning_rate", learning_rate, 0.0, float("inf"))
     integer_at_least("max_samples", max_samples, 2)
     as_bool(resume, "resume")
-    check_initial_weights(encoder_layout, pretrained_weights, init_from)
+    check_initial_weights(encoder_layout, pretrained_weights, as_bool(pretrained, "pretrained"), init_from)
 
 
 def check_training_run(prepare_args: Mapping[str, Any], training_args: Mapping[str, Any]) -> str | None:

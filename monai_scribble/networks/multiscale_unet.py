@@ -96,6 +96,8 @@ class MultiscaleUNet(FlexibleUNet):
             raise ValueError(f"encoder_layout 'torchvision' is available for {', '.join(TORCHVISION_LAYERS)}, got backbone '{backbone}'")
         if pretrained_weights and not torchvision_layout:
             raise ValueError("pretrained_weights holds torchvision ResNet weights: use it with encoder_layout='torchvision'")
+        if pretrained and not torchvision_layout and spatial_dims == 2:
+            raise ValueError("MONAI's 2-D ResNets have no pretrained weights: use pretrained=True with encoder_layout='torchvision' (ImageNet)")
         super().__init__(
             in_channels=in_channels,
             out_channels=out_channels,

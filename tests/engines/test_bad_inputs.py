@@ -153,6 +153,10 @@ ARGUMENT_CASES = [
      "threshold, augmentation), but the config holds the 'synthetic' one; add bundles/scribble_cell_segmentation/configs/datasets/"
      "monuseg.json to --config_file (README: Training)"),
     (["--resume", "true"], "error: --resume true but there is no checkpoint in"),
+    (["--init_from", "/nonexistent/model.pt"], "error: --init_from: no model file '/nonexistent/model.pt'; pass a model.pt written by training"),
+    (["--pretrained", "true"], "error: --pretrained: downloads torchvision's ImageNet weights, which need torchvision's encoder layout; "
+     "add --encoder_layout torchvision"),
+    (["--encoder_layout", "resnet"], "error: --encoder_layout: unknown value 'resnet'; choose one of monai, torchvision"),
 ]
 
 
@@ -165,6 +169,29 @@ def test_bad_arguments_are_refused_before_any_output(tmp_path, args, expected):
     assert (result.stdout + result.stderr).strip().splitlines()[-1].startswith(expected)
     assert "Traceback" not in result.stderr
     assert not output.exists()  # not even synthetic data was generated
+
+
+def _offline(host: str = "download.pytorch.org") -> bool:
+    import socket
+
+    try:
+        socket.getaddrinfo(host, 443)
+        return False
+    except OSError:
+        return True
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _offline(), reason="this machine is online: the offline error cannot be observed (the download would run)")
+def test_imagenet_download_offline_is_one_line_before_any_output(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # no cached checkpoint: the real download is tried
+    output = tmp_path / "run"
+    result = bundle("training", "--output_dir", str(output), *TINY, "--encoder_layout", "torchvision", "--pretrained", "true")
+    assert result.returncode == 1
+    last = (result.stdout + result.stderr).strip().splitlines()[-1]
+    assert last.startswith("error: https://download.pytorch.org/models/resnet34-b627a593.pth: cannot download the ImageNet weights")
+    assert last.endswith("pass it as pretrained_weights (--pretrained_weights PATH)") and "Traceback" not in result.stderr
+    assert not output.exists()
 
 
 def _corrupt_checkpoint(run: Path) -> str:

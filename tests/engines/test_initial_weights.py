@@ -38,15 +38,18 @@ def test_check_initial_weights_with_files(tmp_path):
     save_model(tmp_path / "tv.pt", MultiscaleUNet(encoder_layout="torchvision"))
     (tmp_path / "resnet34.pth").write_bytes(b"weights")
     (tmp_path / "corrupt.pt").write_bytes(b"not a model")
-    check_initial_weights("monai", None, tmp_path / "monai.pt")
-    check_initial_weights("torchvision", tmp_path / "resnet34.pth", tmp_path / "tv.pt")
+    check_initial_weights("monai", None, False, tmp_path / "monai.pt")
+    check_initial_weights("torchvision", tmp_path / "resnet34.pth", False, tmp_path / "tv.pt")
+    check_initial_weights("torchvision", None, True, None)
     with pytest.raises(ArgumentError, match="^--init_from: .*tv.pt' holds a network with encoder_layout 'torchvision', "
                                             "this run builds 'monai'; add --encoder_layout torchvision$"):
-        check_initial_weights("monai", None, tmp_path / "tv.pt")
+        check_initial_weights("monai", None, False, tmp_path / "tv.pt")
     with pytest.raises(ArgumentError, match="^--pretrained_weights: holds torchvision ResNet weights, .*; add --encoder_layout torchvision$"):
-        check_initial_weights("monai", tmp_path / "resnet34.pth", None)
+        check_initial_weights("monai", tmp_path / "resnet34.pth", False, None)
+    with pytest.raises(ArgumentError, match="^--pretrained: downloads torchvision's ImageNet weights, .*; add --encoder_layout torchvision$"):
+        check_initial_weights("monai", None, True, None)
     with pytest.raises(DataError, match="corrupt.pt: cannot be read"):
-        check_initial_weights("monai", None, tmp_path / "corrupt.pt")
+        check_initial_weights("monai", None, False, tmp_path / "corrupt.pt")
 
 
 def test_a_mismatched_model_file_names_the_layout_to_pass(tmp_path):

@@ -111,6 +111,7 @@ def test_resnet18_checkpoint_into_resnet34_is_refused():
     ({"encoder_layout": "timm"}, ValueError, "unknown encoder_layout 'timm'; choose one of monai, torchvision"),
     ({"encoder_layout": "torchvision", "backbone": "resnet50"}, ValueError, "available for resnet18, resnet34"),
     ({"pretrained_weights": "x.pth"}, ValueError, "use it with encoder_layout='torchvision'"),
+    ({"pretrained": True}, ValueError, "use pretrained=True with encoder_layout='torchvision'"),
     ({"encoder_layout": "torchvision", "pretrained_weights": "/no/such/resnet34.pth"}, DataError, "/no/such/resnet34.pth: pretrained_weights file not found"),
 ])  # fmt: skip
 def test_bad_weight_options(kwargs, error, message):
