@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,15 @@ def instance_boxes(shape: tuple[int, int], *boxes: tuple[int, int, int, int, int
 def file_digest(path: Path) -> str:
     """SHA-256 of a file's bytes (to tell whether a model file was replaced)."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def is_online(host: str = "download.pytorch.org") -> bool:
+    """Whether ``host`` resolves (an online machine); offline-error tests skip where it does, as the download would run."""
+    try:
+        socket.getaddrinfo(host, 443)
+        return True
+    except OSError:
+        return False
 
 
 def require_dir(path: Path) -> Path:

@@ -23,7 +23,7 @@ from PIL import Image
 from monai_scribble.data.image_io import read_instance_label
 from monai_scribble.data.scribbles import image_rng, synthesize_scribble, write_scribble
 from monai_scribble.data.synthetic import write_synthetic_dataset
-from tests.conftest import file_digest
+from tests.conftest import file_digest, is_online
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TRAIN_CONFIG = REPO_ROOT / "bundles" / "scribble_cell_segmentation" / "configs" / "train.json"
@@ -171,18 +171,8 @@ def test_bad_arguments_are_refused_before_any_output(tmp_path, args, expected):
     assert not output.exists()  # not even synthetic data was generated
 
 
-def _offline(host: str = "download.pytorch.org") -> bool:
-    import socket
-
-    try:
-        socket.getaddrinfo(host, 443)
-        return False
-    except OSError:
-        return True
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not _offline(), reason="this machine is online: the offline error cannot be observed (the download would run)")
+@pytest.mark.skipif(is_online(), reason="this machine is online: the offline error cannot be observed (the download would run)")
 def test_imagenet_download_offline_is_one_line_before_any_output(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # no cached checkpoint: the real download is tried
     output = tmp_path / "run"

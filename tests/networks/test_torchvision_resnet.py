@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import re
-import socket
 
 import pytest
 import torch
@@ -9,6 +8,7 @@ import torch
 from monai_scribble.errors import DataError
 from monai_scribble.networks import MultiscaleUNet
 from monai_scribble.networks.torchvision_resnet import IMAGENET_WEIGHTS_URLS, encoder_layout_of_keys
+from tests.conftest import is_online
 
 STAGES = {"resnet18": [2, 2, 2, 2], "resnet34": [3, 4, 6, 3]}
 
@@ -126,15 +126,7 @@ def test_unreadable_weights_file(tmp_path):
         MultiscaleUNet(encoder_layout="torchvision", pretrained_weights=path)
 
 
-def _online(host: str = "download.pytorch.org") -> bool:
-    try:
-        socket.getaddrinfo(host, 443)
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(_online(), reason="this machine is online: the offline error cannot be observed (the download would run)")
+@pytest.mark.skipif(is_online(), reason="this machine is online: the offline error cannot be observed (the download would run)")
 def test_pretrained_offline_gives_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no cached file: the real download is attempted
     with pytest.raises(DataError) as raised:
