@@ -311,15 +311,7 @@ def synthesize_scribble(
     Raises:
         ValueError: ``ratio`` outside ``(0, 1]`` or ``instance_map`` not 2-D.
     """
-    ratio = float(ratio)
-    if not 0.0 < ratio <= 1.0:
-        raise ValueError(f"scribble ratio must be in (0, 1], got {ratio}")
-    instance_map = np.asarray(instance_map)
-    if instance_map.ndim != 2:
-        raise ValueError(f"instance_map must be 2-D (H, W), got shape {tuple(instance_map.shape)}")
-    if not isinstance(rng, np.random.Generator):
-        rng = np.random.default_rng(rng)
-
+    instance_map, ratio, rng = synthesis_arguments(instance_map, ratio, rng)
     mask = instance_map > 0
     fg_labels, n_fg, bg_labels, n_bg = _skeleton_segments(mask)
     k = n_fg - int(n_fg * (1.0 - ratio))  # literal S2L formula; 1 <= k <= n_fg for ratio in (0, 1]
@@ -330,6 +322,21 @@ def synthesize_scribble(
     scribble[np.isin(bg_labels, keep_bg)] = BACKGROUND
     scribble[np.isin(fg_labels, keep_fg)] = FOREGROUND
     return scribble
+
+
+def synthesis_arguments(instance_map: np.ndarray, ratio: float, rng: np.random.Generator | int | None) -> tuple[np.ndarray, float, np.random.Generator]:
+    """``(instance_map, ratio, rng)`` checked for a scribble synthesiser: a 2-D map, a ratio in ``(0, 1]``, a generator.
+
+    Raises:
+        ValueError: ``ratio`` outside ``(0, 1]`` or ``instance_map`` not 2-D (the message quotes it).
+    """
+    ratio = float(ratio)
+    if not 0.0 < ratio <= 1.0:
+        raise ValueError(f"scribble ratio must be in (0, 1], got {ratio}")
+    instance_map = np.asarray(instance_map)
+    if instance_map.ndim != 2:
+        raise ValueError(f"instance_map must be 2-D (H, W), got shape {tuple(instance_map.shape)}")
+    return instance_map, ratio, rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
 def image_rng(seed: int, image_id: str) -> np.random.Generator:

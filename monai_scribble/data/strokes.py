@@ -16,6 +16,7 @@ from skimage.measure import label as connected_components
 from skimage.measure import regionprops
 
 from monai_scribble.constants import BACKGROUND, FOREGROUND, IGNORE
+from monai_scribble.data.scribbles import synthesis_arguments
 
 __all__ = ["synthesize_strokes"]
 
@@ -57,16 +58,9 @@ def synthesize_strokes(
     Raises:
         ValueError: ``ratio`` outside ``(0, 1]``, a bad ``width`` range or a map that is not 2-D (the message quotes it).
     """
-    ratio = float(ratio)
-    if not 0.0 < ratio <= 1.0:
-        raise ValueError(f"scribble ratio must be in (0, 1], got {ratio}")
+    instances, ratio, rng = synthesis_arguments(instance_map, ratio, rng)
     if not 1 <= width[0] <= width[1]:
         raise ValueError(f"stroke width range must satisfy 1 <= low <= high, got {tuple(width)}")
-    instances = np.asarray(instance_map)
-    if instances.ndim != 2:
-        raise ValueError(f"instance_map must be 2-D (H, W), got shape {tuple(instances.shape)}")
-    if not isinstance(rng, np.random.Generator):
-        rng = np.random.default_rng(rng)
     if instances.dtype == bool or instances.max() <= 1:
         instances = connected_components(instances > 0, connectivity=2)
     scribble = np.full(instances.shape, IGNORE, dtype=np.uint8)
