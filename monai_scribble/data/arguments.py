@@ -13,9 +13,9 @@ from monai_scribble.errors import ArgumentError, RunStateError
 from monai_scribble.utils.arguments import integer_at_least, number_in, one_of
 from monai_scribble.utils.checkpoint_files import find_last_checkpoint
 
-__all__ = ["DATALIST_PARAMETERS", "check_datalist_matches", "check_prepare_arguments"]
+__all__ = ["DATALIST_PARAMETERS", "check_datalist_matches", "check_prepare_arguments", "read_id_list"]
 
-DATALIST_PARAMETERS: tuple[str, ...] = ("dataset", "dataset_dir", "fold", "seed", "scribble_ratio", "scribble_format", "split_file")
+DATALIST_PARAMETERS: tuple[str, ...] = ("dataset", "dataset_dir", "fold", "seed", "scribble_ratio", "scribble_format", "split_file", "scribbled_ids")
 """Arguments of ``prepare`` recorded in ``datalist.json``; a resumed run must give the same."""
 
 
@@ -30,6 +30,7 @@ def check_prepare_arguments(
     cache_dir: str | os.PathLike | None = None,
     num_synthetic: int = 40,
     split_file: str | os.PathLike | None = None,
+    scribbled_ids: str | os.PathLike | None = None,
     check_run: bool = True,
 ) -> None:
     """Check ``prepare``'s arguments (the keyword arguments of ``prepare_datalist``) before anything is written.
@@ -61,11 +62,32 @@ def check_prepare_arguments(
     one_of("scribble_format", scribble_format, [f.value for f in ScribbleFormat])
     if split_file and not Path(split_file).is_file():
         raise ArgumentError("split_file", f"file not found: {split_file}")
+    if scribbled_ids:
+        read_id_list(scribbled_ids, "scribbled_ids")
     if Path(output_dir).exists() and not Path(output_dir).is_dir():
         raise ArgumentError("output_dir", f"{output_dir} exists and is not a folder")
     if check_run:
         check_datalist_matches(output_dir, dict(dataset=dataset, dataset_dir=dataset_dir, fold=fold, seed=seed,
-                                                 scribble_ratio=scribble_ratio, scribble_format=scribble_format, split_file=split_file))  # fmt: skip
+                                                 scribble_ratio=scribble_ratio, scribble_format=scribble_format, split_file=split_file,
+                                                 scribbled_ids=scribbled_ids))  # fmt: skip
+
+
+def read_id_list(path: str | os.PathLike, argument: str = "scribbled_ids") -> list[str]:
+    """The image ids in a text file, one per line (blank lines and ``#`` comments ignored), in file order.
+
+    Raises:
+        ArgumentError: a missing or empty file, or an id listed twice (named as ``--<argument>``).
+    """
+    if not Path(path).is_file():
+        raise ArgumentError(argument, f"file not found: {path}", "write one training image id per line")
+    ids = [line.split("#", 1)[0].strip() for line in Path(path).read_text().splitlines()]
+    ids = [i for i in ids if i]
+    if not ids:
+        raise ArgumentError(argument, f"{path} lists no image id", "write one training image id per line")
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise ArgumentError(argument, f"{path} lists {twice[:5]} more than once")
+    return ids
 
 
 def check_datalist_matches(output_dir: str | os.PathLike, requested: Mapping[str, Any]) -> None:
@@ -81,7 +103,7 @@ def check_datalist_matches(output_dir: str | os.PathLike, requested: Mapping[str
     differing = []
     for name in DATALIST_PARAMETERS:
         value, before = requested.get(name), recorded.get(name)
-        if name in ("dataset_dir", "split_file"):
+        if name in ("dataset_dir", "split_file", "scribbled_ids"):
             value = str(Path(value).resolve()) if value else None
         elif name == "scribble_ratio":
             value, before = float(value), float(before) if before is not None else None

@@ -40,7 +40,7 @@ from monai_scribble.data.splits import split_ids
 from monai_scribble.errors import ArgumentError, DataError
 from monai_scribble.utils.atomic import atomic_write
 
-__all__ = ["DATASETS", "DSB_MODALITIES", "LABEL_KINDS", "apply_split_file", "as_scribble_item", "check_label_kind", "check_samples", "as_scribble_items", "labelled_items", "prepare_datalist", "load_split_samples", "synthesize_scribbles", "write_split_file"]
+__all__ = ["DATASETS", "DSB_MODALITIES", "LABEL_KINDS", "apply_split_file", "as_scribble_item", "check_label_kind", "check_samples", "as_scribble_items", "labelled_items", "prepare_datalist", "unscribbled_items", "load_split_samples", "synthesize_scribbles", "write_split_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -275,13 +275,17 @@ def prepare_datalist(
     cache_dir: str | os.PathLike | None = None,
     num_synthetic: int = NUM_SYNTHETIC_IMAGES,
     split_file: str | os.PathLike | None = None,
+    scribbled_ids: str | os.PathLike | None = None,
 ) -> Path:
     """Read, split, check, synthesise scribbles and write ``<output_dir>/datalist.json``.
 
     Every image, label map and given scribble is decoded and size-checked first (:func:`check_samples`).
     Scribbles given by the dataset (folder datasets) are read in ``scribble_format``; missing ones are
     synthesised from label maps at ``scribble_ratio`` with ``seed``. With ``split_file`` (a published
-    split, :func:`write_split_file`) the id lists of that file are used instead of the seeded split.
+    split, :func:`write_split_file`) the id lists of that file are used instead of the seeded split. With
+    ``scribbled_ids`` (a file of training image ids, one per line) only those training images keep their
+    scribbles; the others are listed under ``"unscribbled"`` (``id``, ``image``, ``label`` if any) for
+    ``scribble_next.csv`` to rank, not trained on (README: Scribble in rounds).
 
     Under data-parallel training rank 0 prepares first; the other ranks then find its generated files and
     write the same datalist.
@@ -297,14 +301,17 @@ def prepare_datalist(
 
     scribble_format = str(getattr(scribble_format, "value", scribble_format))
     check_prepare_arguments(dataset=dataset, dataset_dir=dataset_dir, output_dir=output_dir, fold=fold, seed=seed, scribble_ratio=scribble_ratio,
-                            scribble_format=scribble_format, cache_dir=cache_dir, num_synthetic=num_synthetic, split_file=split_file)  # fmt: skip
+                            scribble_format=scribble_format, cache_dir=cache_dir, num_synthetic=num_synthetic, split_file=split_file,
+                            scribbled_ids=scribbled_ids)  # fmt: skip
     with idist.one_rank_first(rank=0):
-        return _write_datalist(dataset, dataset_dir, output_dir, fold, seed, scribble_ratio, scribble_format, cache_dir, num_synthetic, split_file)
+        return _write_datalist(dataset, dataset_dir, output_dir, fold, seed, scribble_ratio, scribble_format, cache_dir, num_synthetic, split_file,
+                               scribbled_ids)  # fmt: skip
 
 
 def _write_datalist(
     dataset: str, dataset_dir: str | os.PathLike | None, output_dir: str | os.PathLike, fold: int, seed: int, scribble_ratio: float,
     scribble_format: str, cache_dir: str | os.PathLike | None, num_synthetic: int, split_file: str | os.PathLike | None,
+    scribbled_ids: str | os.PathLike | None = None,
 ) -> Path:  # fmt: skip
     """:func:`prepare_datalist` after its arguments were checked (every rank; rank 0 first)."""
     scribble_format = ScribbleFormat(scribble_format)
@@ -312,6 +319,17 @@ def _write_datalist(
     split = load_split_samples(dataset, dataset_dir, output, fold=fold, seed=seed, cache_dir=cache_dir, num_synthetic=num_synthetic)
     if split_file:
         split = apply_split_file(split, split_file)
+    unscribbled: list[Sample] = []
+    if scribbled_ids:
+        from monai_scribble.data.arguments import read_id_list
+
+        keep = read_id_list(scribbled_ids, "scribbled_ids")
+        unknown = sorted(set(keep) - {s.id for s in split["training"]})
+        if unknown:
+            raise DataError(scribbled_ids, f"{len(unknown)} id(s) are not training images of this split, e.g. {unknown[:3]}; "
+                                           "list ids of the training split (datalist.json 'training')")  # fmt: skip
+        unscribbled = [s for s in split["training"] if s.id not in set(keep)]
+        split = {**split, "training": [s for s in split["training"] if s.id in set(keep)]}
     all_samples = [s for key in SPLIT_KEYS for s in split[key]]
     if not all_samples:
         raise DataError(dataset_dir or output, f"dataset '{dataset}' has no images")
@@ -330,8 +348,11 @@ def _write_datalist(
         "scribble_ratio": float(scribble_ratio),
         "scribble_format": scribble_format.value,
         "split_file": str(Path(split_file).resolve()) if split_file else None,
+        "scribbled_ids": str(Path(scribbled_ids).resolve()) if scribbled_ids else None,
         "skipped": [],
-    }
+        "unscribbled": [{"id": s.id, "image": str(Path(s.image).resolve()), **({"label": str(Path(s.label).resolve())} if s.label else {})}
+                        for s in unscribbled],
+    }  # fmt: skip
     for key in SPLIT_KEYS:
         items = []
         for sample in split[key]:
@@ -360,6 +381,11 @@ def _write_datalist(
     counts = {key: len(datalist[key]) for key in SPLIT_KEYS}
     logger.info("wrote %s: %s, %d skipped", path, counts, len(datalist["skipped"]))
     return path
+
+
+def unscribbled_items(datalist_path: str | os.PathLike) -> list[dict]:
+    """The training-split images a ``--scribbled_ids`` run left without scribbles (``datalist["unscribbled"]``)."""
+    return list(json.loads(Path(datalist_path).read_text()).get("unscribbled", []))
 
 
 def labelled_items(datalist_path, split: str = "test") -> list[dict]:

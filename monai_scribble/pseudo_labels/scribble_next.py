@@ -1,13 +1,15 @@
-"""What to scribble next: training images ranked by how much of them the EMA is still unsure about.
+"""What to scribble next: images ranked by how much of them the trained model is still unsure about.
 
-After training, the EMA map of every training image says, pixel by pixel, whether the run ended confident
-(a nucleus or a background pseudo-label at the config's thresholds) or not. Images with the largest share
-of unconfident pixels are where more scribbles help most: the human-in-the-loop round of Cellpose 2.0
-(README: Scribble in rounds). The ranking costs nothing: the maps are already on disk.
+When training completes, the selected model (``model.pt``) predicts every image of the pool (the training images
+and the training-split images left without scribbles, ``datalist["unscribbled"]``) and each image gets the
+share of its pixels whose nucleus probability gives neither a nucleus nor a background pseudo-label at the
+run's thresholds. Images with the largest share are where scribbles help most: the human-in-the-loop round of
+Cellpose 2.0 (README: Scribble in rounds). One whole-image inference pass over the pool, as one EMA refresh.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import logging
 import os
@@ -19,44 +21,50 @@ import torch
 from ignite.engine import Engine, Events
 
 from monai_scribble.constants import BACKGROUND, FOREGROUND, IGNORE
+from monai_scribble.data.transforms import eval_transforms
+from monai_scribble.inference.inferer import WholeImageInferer, foreground_probabilities
+from monai_scribble.inference.model_file import load_model_file
 from monai_scribble.pseudo_labels.config import PseudoLabelConfig
-from monai_scribble.pseudo_labels.store import PseudoLabelStore
+from monai_scribble.utils.distributed import unwrap
 
-__all__ = ["SCRIBBLE_NEXT_FILE", "ScribbleNextWriter", "rank_images_to_scribble"]
+__all__ = ["SCRIBBLE_NEXT_FILE", "ScribbleNextWriter", "rank_images_to_scribble", "unconfident_shares"]
 
 SCRIBBLE_NEXT_FILE = "scribble_next.csv"
-COLUMNS = ("rank", "id", "image", "unconfident_share", "nucleus_share", "background_share")
+COLUMNS = ("rank", "id", "image", "scribbled", "unconfident_share", "nucleus_share", "background_share")
 
 logger = logging.getLogger(__name__)
 
 
-def rank_images_to_scribble(store: PseudoLabelStore, items: Sequence[dict], config: PseudoLabelConfig) -> list[dict]:
-    """One row per training image with an EMA map, most unconfident first (ties by id).
+def unconfident_shares(probability: torch.Tensor, config: PseudoLabelConfig) -> dict[str, float]:
+    """Shares of the pixels of a ``(H, W)`` nucleus probability map with no / a nucleus / a background pseudo-label."""
+    labels = config.pseudo_labels(probability[None].float(), torch.full((1, *probability.shape), IGNORE, dtype=torch.long))[0]
+    total = labels.numel()
+    return {"unconfident_share": round(float((labels == IGNORE).sum()) / total, 6),
+            "nucleus_share": round(float((labels == FOREGROUND).sum()) / total, 6),
+            "background_share": round(float((labels == BACKGROUND).sum()) / total, 6)}  # fmt: skip
+
+
+def rank_images_to_scribble(
+    network: torch.nn.Module, items: Sequence[dict], config: PseudoLabelConfig, inferer: WholeImageInferer | None = None,
+    device: str | torch.device = "cpu",
+) -> list[dict]:  # fmt: skip
+    """One row per image of ``items``, most unconfident first (ties by id).
 
     Args:
-        store: the run's EMA maps.
-        items: training items ``{"id", "image", ...}`` (``image``: the file, for the table).
-        config: the thresholds that make a pixel a pseudo-label (the run's).
+        network: the segmentation network (its weights are the model that is ranked by).
+        items: ``{"id", "image", ...}`` with ``"scribble"`` for scribbled images (the column ``scribbled``).
+        config: the thresholds that make a pixel confident (the run's pseudo-label thresholds).
+        inferer: the whole-image inferer (default: padded, full precision).
+        device: inference device.
 
     Returns:
-        Rows ``{"rank", "id", "image", "unconfident_share", "nucleus_share", "background_share"}``: shares of the
-        image's pixels with no pseudo-label, with a nucleus one and with a background one (summing to 1).
+        Rows ``{"rank", "id", "image", "scribbled", "unconfident_share", "nucleus_share", "background_share"}``.
     """
-    known = set(store.ids)
-    rows = []
-    for item in items:
-        if item["id"] not in known:
-            continue
-        ema = torch.from_numpy(store.get(item["id"])).float()
-        ema = config.read(ema, store.state["updates"])
-        labels = config.pseudo_labels(ema[None], torch.full((1, *ema.shape), IGNORE, dtype=torch.long))[0]
-        total = labels.numel()
-        rows.append({
-            "id": item["id"], "image": str(item.get("image", "")),
-            "unconfident_share": round(float((labels == IGNORE).sum()) / total, 6),
-            "nucleus_share": round(float((labels == FOREGROUND).sum()) / total, 6),
-            "background_share": round(float((labels == BACKGROUND).sum()) / total, 6),
-        })  # fmt: skip
+    load = eval_transforms(keys=("image",))
+    images = [load({"image": item["image"]})["image"].as_tensor() for item in items]
+    probabilities = foreground_probabilities(network, images, inferer, device)
+    rows = [{"id": item["id"], "image": str(item["image"]), "scribbled": int(bool(item.get("scribble"))), **unconfident_shares(p, config)}
+            for item, p in zip(items, probabilities)]  # fmt: skip
     rows.sort(key=lambda row: (-row["unconfident_share"], row["id"]))
     return [{"rank": rank, **row} for rank, row in enumerate(rows, start=1)]
 
@@ -64,37 +72,42 @@ def rank_images_to_scribble(store: PseudoLabelStore, items: Sequence[dict], conf
 class ScribbleNextWriter:
     """Write ``<output_dir>/scribble_next.csv`` (:func:`rank_images_to_scribble`) when training completes.
 
-    Rank 0 only, written to a temporary file and renamed (never half-written). Nothing is written for methods
-    without EMA maps (``enabled=False``) or when no refresh has happened yet.
+    Ranks by the selected model (``model_file``, loaded into a copy of ``network``; the network itself where that file
+    does not exist yet). Rank 0 only, written to a temporary file and renamed (never half-written).
 
     Args:
-        store: the run's :class:`~monai_scribble.pseudo_labels.PseudoLabelStore`.
-        items: the training items.
-        config: the run's :class:`~monai_scribble.pseudo_labels.PseudoLabelConfig`.
+        network: the trained network (a data-parallel wrapper is unwrapped).
+        items: the pool: training items and unscribbled ones (:func:`~monai_scribble.data.datalist.unscribbled_items`).
+        config: the run's :class:`~monai_scribble.pseudo_labels.PseudoLabelConfig` (its thresholds).
         output_dir: the run folder.
-        enabled: attach at all (the method uses pseudo-labels).
+        model_file: the selected model (``<ckpt_dir>/model.pt``).
+        device: inference device.
+        amp_dtype: autocast dtype for the inference (``None``: full precision).
     """
 
-    def __init__(self, store: PseudoLabelStore, items: Sequence[dict], config: PseudoLabelConfig, output_dir: str | os.PathLike,
-                 enabled: bool = True) -> None:  # fmt: skip
-        self.store, self.items, self.config = store, list(items), config
+    def __init__(self, network: torch.nn.Module, items: Sequence[dict], config: PseudoLabelConfig, output_dir: str | os.PathLike,
+                 model_file: str | os.PathLike | None = None, device: str | torch.device = "cpu", amp_dtype: torch.dtype | None = None) -> None:  # fmt: skip
+        self.network, self.items, self.config = network, list(items), config
         self.path = Path(output_dir) / SCRIBBLE_NEXT_FILE
-        self.enabled = bool(enabled)
+        self.model_file = Path(model_file) if model_file else None
+        self.device, self.inferer = device, WholeImageInferer(amp_dtype=amp_dtype)
 
     def attach(self, engine: Engine) -> None:  # noqa: D102 - Ignite handler protocol
-        if self.enabled:
-            engine.add_event_handler(Events.COMPLETED, self)
+        engine.add_event_handler(Events.COMPLETED, self)
 
     def __call__(self, engine: Engine) -> None:  # noqa: D102
-        if idist.get_rank() != 0 or self.store.state["updates"] == 0:
+        if idist.get_rank() != 0 or not self.items:
             return
-        rows = rank_images_to_scribble(self.store, self.items, self.config)
+        network = unwrap(self.network)
+        if self.model_file is not None and self.model_file.is_file():
+            network = copy.deepcopy(network)
+            load_model_file(self.model_file, network, map_location=self.device)
+        rows = rank_images_to_scribble(network, self.items, self.config, self.inferer, self.device)
         temporary = self.path.with_name(self.path.name + ".tmp")
         with open(temporary, "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=COLUMNS)
             writer.writeheader()
             writer.writerows(rows)
         os.replace(temporary, self.path)
-        if rows:
-            logger.info("%s: %d training images ranked for the next scribbles (first: %s, %.1f %% unconfident)",
-                        self.path, len(rows), rows[0]["id"], 100 * rows[0]["unconfident_share"])  # fmt: skip
+        logger.info("%s: %d images ranked for the next scribbles (first: %s, %.1f %% unconfident)",
+                    self.path, len(rows), rows[0]["id"], 100 * rows[0]["unconfident_share"])  # fmt: skip

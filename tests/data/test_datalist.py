@@ -222,3 +222,30 @@ def test_real_monuseg_datalist(monuseg_root, tmp_path):
     other = load(prepare_datalist("monuseg", monuseg_root, tmp_path / "other", fold=1, seed=5))
     assert [i["id"] for i in other["validation"]] != [i["id"] for i in datalist["validation"]]
     assert [i["id"] for i in other["test"]] == [i["id"] for i in datalist["test"]]  # fixed official test set
+
+
+def test_scribbled_ids_keep_those_scribbles_and_list_the_rest_unscribbled(synthetic_run, tmp_path):
+    _, full = synthetic_run
+    training = [item["id"] for item in full["training"]]
+    ids_file = tmp_path / "round1.txt"
+    ids_file.write_text(f"# round 1\n{training[3]}\n\n{training[0]}\n")
+    datalist = load(prepare_datalist("synthetic", output_dir=tmp_path / "out", num_synthetic=10, seed=0, scribbled_ids=ids_file))
+    assert [item["id"] for item in datalist["training"]] == [training[0], training[3]]  # the split's order
+    assert [item["id"] for item in datalist["unscribbled"]] == [i for i in training if i not in (training[0], training[3])]
+    assert all(set(item) == {"id", "image", "label"} and Path(item["image"]).is_file() for item in datalist["unscribbled"])
+    assert [item["id"] for item in datalist["validation"]] == [item["id"] for item in full["validation"]]  # only training changes
+    assert datalist["scribbled_ids"] == str(ids_file.resolve()) and full["scribbled_ids"] is None and full["unscribbled"] == []
+
+
+@pytest.mark.parametrize("content, error, message", [
+    ("", ArgumentError, "--scribbled_ids: .* lists no image id; write one training image id per line"),
+    ("a\na\n", ArgumentError, r"--scribbled_ids: .* lists \['a'\] more than once"),
+    ("no_such_image\n", DataError, r"1 id\(s\) are not training images of this split, e.g. \['no_such_image'\]"),
+])  # fmt: skip
+def test_bad_scribbled_ids(tmp_path, content, error, message):
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text(content)
+    with pytest.raises(error, match=message):
+        prepare_datalist("synthetic", output_dir=tmp_path / "out", num_synthetic=5, seed=0, scribbled_ids=ids_file)
+    with pytest.raises(ArgumentError, match="--scribbled_ids: file not found: /no/ids.txt"):
+        prepare_datalist("synthetic", output_dir=tmp_path / "out", num_synthetic=5, seed=0, scribbled_ids="/no/ids.txt")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -58,7 +59,7 @@ def test_run_and_training_ids_do_the_same(tmp_path):
     assert (tmp_path / "checkpoints" / "checkpoint_epoch=2.pt").is_file()
     ranked = (tmp_path / "scribble_next.csv").read_text().splitlines()  # what to scribble next, written at the end
     training_ids = {item["id"] for item in workflow.parser.get_parsed_content("train_items")}
-    assert ranked[0].startswith("rank,id,image,unconfident_share") and {line.split(",")[1] for line in ranked[1:]} == training_ids
+    assert ranked[0].startswith("rank,id,image,scribbled,unconfident_share") and {line.split(",")[1] for line in ranked[1:]} == training_ids
 
 
 def test_scribble_based_model_selection(tmp_path):
@@ -194,3 +195,18 @@ def test_short_synthetic_run_gives_pseudo_labels_of_both_classes_and_both_contra
         assert max(measured[coverage > 0.02]) > precision, (name, coverage, measured)
     assert summary["r1_nonzero_share"] == 1.0, summary
     assert summary["r4_first_nonzero_iteration"] is not None and summary["r4_nonzero_share"] > 0.2, summary
+
+
+def test_a_round_with_scribbled_ids_trains_on_those_and_ranks_the_rest(tmp_path):
+    from monai_scribble.data.datalist import prepare_datalist
+
+    full = json.loads(prepare_datalist("synthetic", output_dir=tmp_path / "probe", num_synthetic=TINY["num_synthetic_images"]).read_text())
+    training = [item["id"] for item in full["training"]]
+    (tmp_path / "round1.txt").write_text("\n".join(training[:2]) + "\n")
+    workflow = run_workflow(tmp_path / "run", max_epochs=2, warmup_epochs=1, scribbled_ids=str(tmp_path / "round1.txt"))
+    assert [item["id"] for item in workflow.parser.get_parsed_content("train_items")] == training[:2]
+    with open(tmp_path / "run" / "scribble_next.csv", newline="") as handle:
+        table = {row["id"]: row for row in csv.DictReader(handle)}
+    assert set(table) == set(training)  # the scribbled ones and the rest of the training split
+    assert {i for i, row in table.items() if row["scribbled"] == "0"} == set(training[2:])
+    assert all(0.0 <= float(row["unconfident_share"]) <= 1.0 for row in table.values())

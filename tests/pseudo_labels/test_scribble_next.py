@@ -4,57 +4,61 @@ import csv
 
 import numpy as np
 import pytest
+import torch
 from ignite.engine import Engine
+from PIL import Image
 
-from monai_scribble.pseudo_labels import PseudoLabelConfig, PseudoLabelStore, ScribbleNextWriter, rank_images_to_scribble
-
-
-def store_with_maps(root, maps: dict[str, np.ndarray]) -> PseudoLabelStore:
-    store = PseudoLabelStore(root, {k: v.shape for k, v in maps.items()})
-    store.update(maps, momentum=1.0)  # E = p exactly
-    return store
+from monai_scribble.pseudo_labels import PseudoLabelConfig, ScribbleNextWriter, rank_images_to_scribble
 
 
-MAPS = {
-    # 16 pixels each; thresholds 0.8 (nucleus > 0.8, background < 0.2)
-    "confident": np.array([0.9] * 8 + [0.1] * 8, dtype=np.float32).reshape(4, 4),
-    "half": np.array([0.9] * 4 + [0.5] * 8 + [0.05] * 4, dtype=np.float32).reshape(4, 4),
-    "unsure": np.array([0.5] * 12 + [0.95] * 4, dtype=np.float32).reshape(4, 4),
+class ChannelLogit(torch.nn.Module):
+    """Logits (0, scale * red channel): after ImageNet normalisation, red 255 -> p(nucleus) ~ 1, 0 -> ~ 0, 124 -> 0.5."""
+
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(float(scale)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([torch.zeros_like(x[:, :1]), self.scale * x[:, :1]], dim=1)
+
+
+RED = {  # rows of an 8 x 8 image: 255 confident nucleus, 0 confident background, 124 unsure
+    "confident": [255] * 4 + [0] * 4,
+    "half": [255] * 2 + [124] * 4 + [0] * 2,
+    "unsure": [124] * 6 + [255] * 2,
 }
 
 
-def test_rank_images_by_unconfident_share(tmp_path):
-    store = store_with_maps(tmp_path / "ema", MAPS)
-    items = [{"id": k, "image": f"/data/{k}.png"} for k in ("confident", "half", "unsure", "no_map")]
-    rows = rank_images_to_scribble(store, items, PseudoLabelConfig(threshold=0.8))
-    assert [(r["rank"], r["id"], r["unconfident_share"], r["nucleus_share"], r["background_share"]) for r in rows] == [
-        (1, "unsure", 0.75, 0.25, 0.0),
-        (2, "half", 0.5, 0.25, 0.25),
-        (3, "confident", 0.0, 0.5, 0.5),
+@pytest.fixture
+def pool(tmp_path):
+    items = []
+    for name, rows in RED.items():
+        image = np.zeros((8, 8, 3), np.uint8)
+        image[..., 0] = np.array(rows, np.uint8)[:, None]
+        Image.fromarray(image).save(tmp_path / f"{name}.png")
+        items.append({"id": name, "image": str(tmp_path / f"{name}.png"), **({"scribble": "s.png"} if name == "confident" else {})})
+    return items
+
+
+def test_rank_by_the_models_unconfident_share(pool):
+    rows = rank_images_to_scribble(ChannelLogit(4.0), pool, PseudoLabelConfig(threshold=0.8))
+    assert [(r["rank"], r["id"], r["scribbled"], r["unconfident_share"], r["nucleus_share"], r["background_share"]) for r in rows] == [
+        (1, "unsure", 0, 0.75, 0.25, 0.0),
+        (2, "half", 0, 0.5, 0.25, 0.25),
+        (3, "confident", 1, 0.0, 0.5, 0.5),
     ]
-    assert rows[0]["image"] == "/data/unsure.png"
-    stricter = rank_images_to_scribble(store, items, PseudoLabelConfig(threshold=0.92))  # neither 0.9 nor 0.1 is confident
-    assert [(r["id"], r["unconfident_share"]) for r in stricter] == [("confident", 1.0), ("half", 0.75), ("unsure", 0.75)]
+    assert rows[0]["image"].endswith("unsure.png")
+    assert [r["unconfident_share"] for r in rank_images_to_scribble(ChannelLogit(0.0), pool, PseudoLabelConfig())] == [1.0] * 3
 
 
-def test_writer_writes_the_table_once_training_completes(tmp_path):
-    store = store_with_maps(tmp_path / "ema", MAPS)
-    items = [{"id": k, "image": f"{k}.png"} for k in MAPS]
+def test_writer_ranks_by_the_selected_model_when_training_completes(tmp_path, pool):
+    torch.save({"model": ChannelLogit(4.0).state_dict()}, tmp_path / "model.pt")
     engine = Engine(lambda e, b: None)
-    ScribbleNextWriter(store, items, PseudoLabelConfig(), tmp_path).attach(engine)
+    ScribbleNextWriter(ChannelLogit(0.0), pool, PseudoLabelConfig(), tmp_path, model_file=tmp_path / "model.pt").attach(engine)
     engine.run([0], max_epochs=1)
     with open(tmp_path / "scribble_next.csv", newline="") as handle:
         table = list(csv.DictReader(handle))
-    assert [row["id"] for row in table] == ["unsure", "half", "confident"]
-    assert list(table[0]) == ["rank", "id", "image", "unconfident_share", "nucleus_share", "background_share"]
-    assert float(table[0]["unconfident_share"]) == pytest.approx(0.75)
+    assert [row["id"] for row in table] == ["unsure", "half", "confident"]  # the model file's weights, not the network's
+    assert list(table[0]) == ["rank", "id", "image", "scribbled", "unconfident_share", "nucleus_share", "background_share"]
+    assert float(table[0]["unconfident_share"]) == pytest.approx(0.75) and table[2]["scribbled"] == "1"
     assert not (tmp_path / "scribble_next.csv.tmp").exists()
-
-
-@pytest.mark.parametrize("enabled, refreshed", [(False, True), (True, False)])
-def test_writer_writes_nothing_without_maps(tmp_path, enabled, refreshed):
-    store = store_with_maps(tmp_path / "ema", MAPS) if refreshed else PseudoLabelStore(tmp_path / "ema", {k: v.shape for k, v in MAPS.items()})
-    engine = Engine(lambda e, b: None)
-    ScribbleNextWriter(store, [{"id": k} for k in MAPS], PseudoLabelConfig(), tmp_path, enabled=enabled).attach(engine)
-    engine.run([0], max_epochs=1)
-    assert not (tmp_path / "scribble_next.csv").exists()
