@@ -82,13 +82,15 @@ def synthesize_strokes(
     starts = np.argwhere(away)
     diameter = float(np.median([r.axis_major_length for r in regions]))
     drawn = np.zeros(instances.shape, dtype=bool)
+    near_drawn = np.zeros(instances.shape, dtype=bool)  # the drawn strokes dilated by 2 px, updated once per accepted stroke
     for _ in range(count if len(starts) else 0):
         for _attempt in range(BACKGROUND_ATTEMPTS):  # strokes do not touch each other, as a person's do not
             centre = starts[rng.integers(len(starts))].astype(float)
             half = 0.5 * rng.uniform(1.0, 2.0) * max(diameter, 4.0)
             stroke = _stroke(centre, rng.uniform(0, np.pi), half, wobble, int(rng.integers(width[0], width[1] + 1)), rng, instances.shape) & away
-            if stroke.any() and not (stroke & ndimage.binary_dilation(drawn, iterations=2)).any():
+            if stroke.any() and not (stroke & near_drawn).any():
                 drawn |= stroke
+                near_drawn = ndimage.binary_dilation(drawn, iterations=2)
                 break
     scribble[drawn] = BACKGROUND
     return scribble

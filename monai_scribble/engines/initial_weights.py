@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 
 from monai_scribble.errors import ArgumentError
-from monai_scribble.inference.model_file import encoder_layout_of, load_model_file, model_file_path, read_model_file
-from monai_scribble.networks.torchvision_resnet import ENCODER_LAYOUTS
+from monai_scribble.inference.model_file import load_model_file, model_file_path, read_model_file
+from monai_scribble.networks.torchvision_resnet import ENCODER_LAYOUTS, encoder_layout_of_keys
 
 __all__ = ["check_initial_weights", "init_from_model"]
 
@@ -65,8 +65,8 @@ def check_initial_weights(
         path = model_file_path(init_from)
         if not path.is_file():
             raise ArgumentError("init_from", f"no model file {str(path)!r}", "pass a model.pt written by training (<output_dir>/models/model.pt)")
-        read_model_file(path, map_location="cpu")  # a corrupt file is named now, not after the run has started
-        layout = encoder_layout_of(path)
+        weights, _ = read_model_file(path, map_location="cpu")  # a corrupt file is named now, not after the run has started
+        layout = encoder_layout_of_keys(weights)
         if layout != encoder_layout:
             raise ArgumentError("init_from", f"{str(path)!r} holds a network with encoder_layout {layout!r}, this run builds {encoder_layout!r}",
                                 f"add --encoder_layout {layout}")  # fmt: skip

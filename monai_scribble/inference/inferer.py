@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from monai.inferers import Inferer, sliding_window_inference
 
-from monai_scribble.inference.cpu_network import cpu_inference_network
+from monai_scribble.inference.cpu_network import CPU_DTYPES, cpu_inference_network
 
 __all__ = ["MAX_BATCH_PIXELS", "WholeImageInferer", "foreground_probabilities", "predict_whole_images"]
 
@@ -83,7 +83,7 @@ class WholeImageInferer(Inferer):
         if channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         amp_dtype = self.amp_dtype
-        if self.cpu_fast_path and inputs.device.type == "cpu" and amp_dtype in (None, torch.bfloat16):
+        if self.cpu_fast_path and inputs.device.type == "cpu" and (amp_dtype or torch.float32) in CPU_DTYPES:
             if isinstance(network, torch.nn.Module) and not network.training:
                 network, amp_dtype = cpu_inference_network(network, dtype=amp_dtype or torch.float32), None
         autocast = torch.autocast(inputs.device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()

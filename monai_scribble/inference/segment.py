@@ -12,7 +12,7 @@ import torch
 
 from monai_scribble.data.transforms import eval_transforms
 from monai_scribble.errors import DataError, find_user_error
-from monai_scribble.inference.cpu_network import cpu_inference_network
+from monai_scribble.inference.cpu_network import CPU_DTYPES, cpu_inference_network
 from monai_scribble.inference.inferer import WholeImageInferer, predict_whole_images
 from monai_scribble.inference.model_file import encoder_layout_of, load_model_file, model_file_path
 from monai_scribble.inference.postprocessing import foreground_to_instances
@@ -118,7 +118,7 @@ def segment(
             raise
         raise user_error from None
     fast_path_dtype = None
-    if cpu_fast_path and device.type == "cpu" and amp_dtype in (None, torch.bfloat16):
+    if cpu_fast_path and device.type == "cpu" and (amp_dtype or torch.float32) in CPU_DTYPES:
         fast_path_dtype = amp_dtype or torch.float32
     if isinstance(model, torch.nn.Module):
         network = cpu_inference_network(model.to(device), dtype=fast_path_dtype) if fast_path_dtype else model.to(device)
