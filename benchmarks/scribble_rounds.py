@@ -13,8 +13,8 @@ Three cells at the ``cpu`` profile of ``benchmarks/table1.py`` (the same split, 
 3. ``round2-random``: those plus as many seeded random images without scribbles.
 
 Both second rounds train from scratch with the same schedule, so only the choice of images differs. Writes
-``<out>/results.json`` / ``results.md`` (test metrics, wall time, which images were added); ``--publish`` copies
-them to ``benchmarks/results/scribble_rounds_cpu.{json,md}``. Resumable like table1 (a finished cell is not rerun).
+``<out>/results.json`` / ``results.md`` (test metrics, wall time, which images were added) after every cell;
+``--publish`` copies them to ``benchmarks/results/scribble_rounds_cpu.{json,md}``. Resumable like table1 (a finished cell is not rerun).
 """
 
 from __future__ import annotations
@@ -83,25 +83,31 @@ def main(argv: list[str] | None = None) -> Path:
     round1_ids = seeded_subset(training, args.start, args.seed)
     count = max(1, round(args.add * len(training)))
 
-    def cell(variant: str, ids: list[str]) -> dict:
+    records: list[dict] = []
+
+    def cell(variant: str, ids: list[str]) -> None:
         ids_file = out / f"{variant}_ids.txt"
         ids_file.write_text("\n".join(ids) + "\n")
         record = table1.run_cell(args.dataset, args.method, 0, "cpu", root, out, args.seed, variant=variant, settings={"scribbled_ids": str(ids_file)})
-        return {**record, "scribbled_images": len(ids), "scribbled_ids": ids}
+        records.append({**record, "scribbled_images": len(ids), "scribbled_ids": ids})
+        write_results(records, out, args.publish)  # after every cell, as table1: a stopped session keeps the finished ones
 
-    first = cell("round1", round1_ids)
+    cell("round1", round1_ids)
     ranking = out / table1.cell_name(args.dataset, args.method, 0, args.seed, "round1") / "scribble_next.csv"
     candidates = [i for i in training if i not in round1_ids]
-    by_score = cell("round2-score", round1_ids + next_by_score(ranking, count))
-    at_random = cell("round2-random", round1_ids + next_at_random(candidates, count, args.seed))
-    records = [first, by_score, at_random]
-    (out / "results.json").write_text(json.dumps(records, indent=1) + "\n")
-    (out / "results.md").write_text(markdown(records))
-    if args.publish:
-        for suffix in (".json", ".md"):
-            shutil.copyfile(out / f"results{suffix}", table1.REPO_ROOT / "benchmarks" / "results" / f"scribble_rounds_cpu{suffix}")
+    cell("round2-score", round1_ids + next_by_score(ranking, count))
+    cell("round2-random", round1_ids + next_at_random(candidates, count, args.seed))
     print(out / "results.json")
     return out / "results.json"
+
+
+def write_results(records: list[dict], out: Path, publish: bool) -> None:
+    """``<out>/results.{json,md}`` of the finished cells; with ``publish``, copied to ``benchmarks/results/scribble_rounds_cpu.*``."""
+    (out / "results.json").write_text(json.dumps(records, indent=1) + "\n")
+    (out / "results.md").write_text(markdown(records))
+    if publish:
+        for suffix in (".json", ".md"):
+            shutil.copyfile(out / f"results{suffix}", table1.REPO_ROOT / "benchmarks" / "results" / f"scribble_rounds_cpu{suffix}")
 
 
 if __name__ == "__main__":
