@@ -105,6 +105,10 @@ def load_split_samples(
         seed: seed of the splits (and of the synthetic images).
         cache_dir: cache root for converted label maps.
         num_synthetic: number of synthetic images.
+
+    Returns:
+        ``{"training", "validation", "test"}`` sample lists; a folder dataset adds ``"unscribbled"``, its images with
+        neither scribble nor label (in no split).
     """
     if dataset not in DATASETS:
         raise ArgumentError("dataset", f"unknown value {dataset!r}", f"choose one of {', '.join(DATASETS)}")
@@ -138,10 +142,13 @@ def load_split_samples(
         split = by_split(read_monuseg(dataset_dir, "train", cache_dir=cache_dir), test_fold=None)
         split["test"] = read_monuseg(dataset_dir, "test", cache_dir=cache_dir)
         return split
-    from monai_scribble.data.folder import read_folder
+    from monai_scribble.data.folder import is_annotated, read_folder
 
     samples = read_folder(dataset_dir)
-    return by_split(samples, test_fold=4 if all(s.label for s in samples) else None)
+    annotated = [s for s in samples if is_annotated(s)]
+    split = by_split(annotated, test_fold=4 if all(s.label for s in annotated) else None)
+    split["unscribbled"] = [s for s in samples if not is_annotated(s)]  # ranked by scribble_next.csv, in no split
+    return split
 
 
 def apply_split_file(split: dict[str, list[Sample]], split_file: str | os.PathLike) -> dict[str, list[Sample]]:
@@ -285,7 +292,8 @@ def prepare_datalist(
     split, :func:`write_split_file`) the id lists of that file are used instead of the seeded split. With
     ``scribbled_ids`` (a file of training image ids, one per line) only those training images keep their
     scribbles; the others are listed under ``"unscribbled"`` (``id``, ``image``, ``label`` if any) for
-    ``scribble_next.csv`` to rank, not trained on (README: Scribble in rounds).
+    ``scribble_next.csv`` to rank, not trained on (README: Scribble in rounds). A folder dataset's images with
+    neither scribble nor label are listed there too.
 
     Under data-parallel training rank 0 prepares first; the other ranks then find its generated files and
     write the same datalist.
@@ -317,9 +325,9 @@ def _write_datalist(
     scribble_format = ScribbleFormat(scribble_format)
     output = Path(output_dir).resolve()
     split = load_split_samples(dataset, dataset_dir, output, fold=fold, seed=seed, cache_dir=cache_dir, num_synthetic=num_synthetic)
+    unscribbled: list[Sample] = split.pop("unscribbled", [])
     if split_file:
         split = apply_split_file(split, split_file)
-    unscribbled: list[Sample] = []
     if scribbled_ids:
         from monai_scribble.data.arguments import read_id_list
 
@@ -328,7 +336,7 @@ def _write_datalist(
         if unknown:
             raise DataError(scribbled_ids, f"{len(unknown)} id(s) are not training images of this split, e.g. {unknown[:3]}; "
                                            "list ids of the training split (datalist.json 'training')")  # fmt: skip
-        unscribbled = [s for s in split["training"] if s.id not in set(keep)]
+        unscribbled += [s for s in split["training"] if s.id not in set(keep)]
         split = {**split, "training": [s for s in split["training"] if s.id in set(keep)]}
     all_samples = [s for key in SPLIT_KEYS for s in split[key]]
     if not all_samples:
@@ -384,7 +392,8 @@ def _write_datalist(
 
 
 def unscribbled_items(datalist_path: str | os.PathLike) -> list[dict]:
-    """The training-split images a ``--scribbled_ids`` run left without scribbles (``datalist["unscribbled"]``)."""
+    """The images ``prepare`` listed as ``datalist["unscribbled"]``: training-split images a ``--scribbled_ids`` run left
+    without scribbles and a folder dataset's images with neither scribble nor label (ranked, not trained on)."""
     return list(json.loads(Path(datalist_path).read_text()).get("unscribbled", []))
 
 

@@ -7,9 +7,11 @@ Layout (files matched by stem, any supported suffix, see
     <root>/scribbles/<stem>.png             scribbles (format chosen explicitly when reading)
     <root>/labels/<stem>.png|.tif           optional instance label maps (for evaluation)
 
-An image without a scribble is skipped with a warning, unless ``labels/`` holds its label map, in
-which case the scribble is synthesised from the label (``Sample.scribble`` is ``None``). A scribble or
-label without an image is reported as a warning and ignored.
+An image without a scribble gets one synthesised from its label map when ``labels/`` holds one
+(``Sample.scribble`` is ``None``). An image with neither is *unannotated* (both ``None``): it is not trained on,
+but ``prepare`` lists it under ``datalist["unscribbled"]`` so that ``scribble_next.csv`` ranks it with the
+training images (README: Scribble in rounds). A scribble or label without an image is reported as a warning
+and ignored.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from monai_scribble.data.image_io import file_stem, has_image_suffix
 from monai_scribble.data.records import Sample
 from monai_scribble.errors import DataError
 
-__all__ = ["read_folder"]
+__all__ = ["is_annotated", "read_folder"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ def read_folder(root: str | os.PathLike) -> list[Sample]:
         root: folder holding ``images/`` and ``scribbles/`` and/or ``labels/``.
 
     Returns:
-        Samples sorted by id (the file stem).
+        Samples sorted by id (the file stem); unannotated images have neither ``scribble`` nor ``label``.
 
     Raises:
         DataError: ``root`` or ``images/`` missing, no images, neither ``scribbles/`` nor ``labels/``,
@@ -70,18 +72,17 @@ def read_folder(root: str | os.PathLike) -> list[Sample]:
         orphans = sorted(set(files) - set(images))
         if orphans:
             logger.warning("%s: %d %s file(s) without an image are ignored: %s", root, len(orphans), kind, orphans[:5])
-    samples: list[Sample] = []
-    skipped: list[str] = []
-    for stem, image in images.items():
-        scribble, label = scribbles.get(stem), labels.get(stem)
-        if scribble is None and label is None:
-            skipped.append(stem)
-            continue
-        samples.append(
-            Sample(id=stem, image=str(image), label=str(label) if label else None, scribble=str(scribble) if scribble else None)
-        )
-    if skipped:
-        logger.warning("%s: %d image(s) without scribble or label are skipped: %s", root, len(skipped), skipped[:5])
-    if not samples:
+    samples = [Sample(id=stem, image=str(image), label=str(labels[stem]) if stem in labels else None,
+                      scribble=str(scribbles[stem]) if stem in scribbles else None) for stem, image in images.items()]  # fmt: skip
+    unannotated = [s.id for s in samples if not is_annotated(s)]
+    if len(unannotated) == len(samples):
         raise DataError(root, "no image has a scribble (scribbles/<stem>.png) or a label (labels/<stem>.png)")
+    if unannotated:
+        logger.warning("%s: %d image(s) without scribble or label are not trained on (listed as unscribbled, ranked in "
+                       "scribble_next.csv): %s", root, len(unannotated), unannotated[:5])  # fmt: skip
     return samples
+
+
+def is_annotated(sample: Sample) -> bool:
+    """Whether a folder sample has a scribble or a label map (else it is only ranked, not trained on)."""
+    return sample.scribble is not None or sample.label is not None

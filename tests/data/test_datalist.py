@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from monai_scribble.data.datalist import prepare_datalist, write_split_file
+from monai_scribble.data.datalist import prepare_datalist, unscribbled_items, write_split_file
 from monai_scribble.data.scribbles import read_scribble, scribble_class_counts
 from monai_scribble.errors import ArgumentError, DataError
 
@@ -146,6 +146,20 @@ def test_folder_dataset_skips_one_class_scribbles(tmp_path):
     # no labels -> no test split; the user's scribble files are used in place
     assert datalist["test"] == [] and len(datalist["training"]) + len(datalist["validation"]) == 5
     assert all("label" not in item and "/data/scribbles/" in item["scribble"] for item in datalist["training"])
+
+
+def test_folder_dataset_lists_unannotated_images_as_unscribbled(tmp_path):
+    good = np.zeros((16, 16), np.uint8)
+    good[2, 2:6], good[8, 2:6] = 1, 2
+    make_folder_dataset(tmp_path / "data", {f"ok{i}": good for i in range(5)})
+    for stem in ("new1", "new0"):  # images only: no scribble, no label
+        Image.fromarray(np.full((16, 16, 3), 50, np.uint8)).save(tmp_path / "data" / "images" / f"{stem}.png")
+    datalist = load(prepare_datalist("folder", tmp_path / "data", tmp_path / "out", scribble_format="zero_unlabeled"))
+    assert datalist["unscribbled"] == [{"id": stem, "image": str((tmp_path / "data" / "images" / f"{stem}.png").resolve())}
+                                       for stem in ("new0", "new1")]  # fmt: skip
+    split_ids = {item["id"] for key in ("training", "validation", "test") for item in datalist[key]}
+    assert split_ids == {f"ok{i}" for i in range(5)}  # the split is made of the annotated images only
+    assert unscribbled_items(tmp_path / "out" / "datalist.json") == datalist["unscribbled"]
 
 
 def test_folder_dataset_wrong_format_names_file(tmp_path):

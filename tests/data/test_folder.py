@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from monai_scribble.data.folder import read_folder
+from monai_scribble.data.folder import is_annotated, read_folder
 from monai_scribble.errors import DataError
 
 
@@ -36,13 +36,15 @@ def test_match_by_stem(folder):
     assert samples["c"].scribble is None and samples["c"].label.endswith("c.png")  # scribble synthesised later
 
 
-def test_skips_and_orphans_are_reported(folder, caplog):
+def test_unannotated_images_and_orphans_are_reported(folder, caplog):
     write(folder / "images" / "d.png", np.zeros((16, 16, 3), np.uint8))
     write(folder / "scribbles" / "zz.png", np.zeros((16, 16), np.uint8))
     with caplog.at_level(logging.WARNING):
-        samples = read_folder(folder)
-    assert "d" not in {s.id for s in samples}
-    assert "without scribble or label are skipped: ['d']" in caplog.text
+        samples = {s.id: s for s in read_folder(folder)}
+    assert sorted(samples) == ["a", "b", "c", "d"]
+    assert [i for i, s in samples.items() if not is_annotated(s)] == ["d"]
+    assert samples["d"].scribble is None and samples["d"].label is None
+    assert "without scribble or label are not trained on (listed as unscribbled, ranked in scribble_next.csv): ['d']" in caplog.text
     assert "scribble file(s) without an image are ignored: ['zz']" in caplog.text
 
 
