@@ -52,12 +52,17 @@ def next_at_random(candidates: list[str], count: int, seed: int) -> list[str]:
     return [candidates[i] for i in sorted(chosen)]
 
 
+def resumed(record: dict) -> str:
+    """Note for a resumed cell, whose ``train_seconds`` count from the checkpoint it resumed from."""
+    return f" (resumed at epoch {record['resumed_from_epoch']}: from there)" if record.get("resumed") else ""
+
+
 def markdown(records: list[dict]) -> str:
     lines = ["| cell | scribbled images | mDice legacy / IoU | AJI | F1@0.5 | best val IoU (epoch) | train s |", "|---|---|---|---|---|---|---|"]
     for r in records:
         m = r["metrics"]
         lines.append(f"| {r['variant']} | {r['scribbled_images']} | {m['mdice_legacy']['mean']:.4f} / {m['iou']['mean']:.4f} | {m['aji']['mean']:.4f} | "
-                     f"{m['f1_50']['mean']:.4f} | {r['convergence']['best']:.4f} ({r['convergence']['best_epoch']}) | {r['train_seconds']:.0f} |")  # fmt: skip
+                     f"{m['f1_50']['mean']:.4f} | {r['convergence']['best']:.4f} ({r['convergence']['best_epoch']}) | {r['train_seconds']:.0f}{resumed(r)} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
