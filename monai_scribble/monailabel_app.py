@@ -11,13 +11,16 @@ its ``train.json`` set to ``label_kind: scribble_zero_unlabeled`` and ``scribble
 run folder per training request and ``ckpt_dir`` to the deployed ``models/`` folder
 (so each training request updates the served model) plus any ``--set id=value`` overrides, its
 ``inference.json`` to ``monailabel_layout: true`` (the 2-D array layout MONAI Label's writer expects),
-and prints the ``monailabel start_server`` command. See ``bundles/scribble_cell_segmentation/docs/monailabel.md``.
+and prints the ``monailabel start_server`` command. The sample's ``main.py`` is kept as ``monaibundle_main.py``;
+the app's ``main.py`` (:data:`APP_MAIN`) extends its app with the ``scribble_next`` next-sample strategy
+(:mod:`monai_scribble.monailabel_strategy`). See ``bundles/scribble_cell_segmentation/docs/monailabel.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -33,6 +36,32 @@ MONAILABEL_DEFAULTS = {
 """Overrides of the deployed train.json: MONAI Label's labels are scribbles in the zero-unlabelled format, each
 training request is a fresh run folder, and it replaces the deployed ``models/model.pt`` (a command-line run
 keeps its model in ``<output_dir>/models``)."""
+
+SAMPLE_MAIN = "monaibundle_main.py"
+APP_MAIN = f'''"""MONAI Label app for {BUNDLE_NAME}: the monaibundle sample app ({SAMPLE_MAIN}) plus the scribble_next strategy.
+
+Written by ``python -m monai_scribble.monailabel_app``; MONAI Label loads the class here whose direct base is MONAILabelApp.
+"""
+
+import os
+
+import torch
+from monailabel.interfaces.app import MONAILabelApp
+
+import {SAMPLE_MAIN[:-3]}
+from monai_scribble.monailabel_strategy import ScribbleNext
+
+
+class ScribbleApp({SAMPLE_MAIN[:-3]}.MyApp, MONAILabelApp):
+    def init_strategies(self):
+        strategies = super().init_strategies()
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        strategies["scribble_next"] = ScribbleNext(os.path.join(self.model_dir, "{BUNDLE_NAME}"), device=device)
+        return strategies
+'''
+"""The app's ``main.py``. MONAI Label takes the first class of ``main.py`` whose *direct* base is named ``MONAILabelApp``, so
+the sample's ``MyApp`` is reached through its module (not imported by name, which would be found first) and
+``MONAILabelApp`` is named as a base again."""
 
 
 def sample_app_dir() -> Path:
@@ -62,6 +91,8 @@ def make_app(app_dir: str | Path, model: str | Path | None = None, overrides: di
     if model is not None and not Path(model).is_file():
         raise FileNotFoundError(f"{model}: model file not found")
     shutil.copytree(sample_app_dir(), app_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    os.replace(app_dir / "main.py", app_dir / SAMPLE_MAIN)
+    (app_dir / "main.py").write_text(APP_MAIN)
     deployed = app_dir / "model" / BUNDLE_NAME
     for name in ("configs", "docs"):
         shutil.copytree(bundle / name, deployed / name, dirs_exist_ok=True)

@@ -23,12 +23,23 @@ def test_deployed_copy_is_set_up_for_scribbles(tmp_path, fake_sample_app):
     model.write_bytes(b"weights")
     monailabel_app.main(["--app_dir", str(tmp_path / "app"), "--model", str(model), "--set", "warmup_epochs=3", "--set", "method=s2l"])
     deployed = tmp_path / "app" / "model" / "scribble_cell_segmentation"
-    assert (tmp_path / "app" / "main.py").is_file() and (deployed / "LICENSE").is_file()
+    assert (deployed / "LICENSE").is_file()
+    # the sample's main.py is kept as a module; main.py extends its app with the scribble_next strategy
+    assert (tmp_path / "app" / "monaibundle_main.py").read_text() == "# monaibundle app\n"
+    assert (tmp_path / "app" / "main.py").read_text() == monailabel_app.APP_MAIN
     assert (deployed / "models" / "model.pt").read_bytes() == b"weights"
     train = json.loads((deployed / "configs" / "train.json").read_text())
     assert (train["label_kind"], train["warmup_epochs"], train["method"]) == ("scribble_zero_unlabeled", 3, "s2l")
     assert train["ckpt_dir"] == "$os.path.join(@bundle_root, 'models')"  # training requests update the served model
     assert json.loads((deployed / "configs" / "inference.json").read_text())["monailabel_layout"] is True
+
+
+def test_making_the_app_again_refreshes_it(tmp_path, fake_sample_app):
+    for _ in range(2):
+        monailabel_app.make_app(tmp_path / "app")
+    assert (tmp_path / "app" / "monaibundle_main.py").read_text() == "# monaibundle app\n"
+    assert (tmp_path / "app" / "main.py").read_text() == monailabel_app.APP_MAIN
+    compile(monailabel_app.APP_MAIN, "main.py", "exec")
 
 
 def test_errors(tmp_path, fake_sample_app, capsys):

@@ -5,6 +5,8 @@ and the training-split images left without scribbles, ``datalist["unscribbled"]`
 share of its pixels whose nucleus probability gives neither a nucleus nor a background pseudo-label at the
 run's thresholds. Images with the largest share are where scribbles help most: the human-in-the-loop round of
 Cellpose 2.0 (README: Scribble in rounds). One whole-image inference pass over the pool, as one EMA refresh.
+:class:`ModelFileRanking` ranks image files by a model file the same way for MONAI Label's ``scribble_next``
+next-sample strategy (:mod:`monai_scribble.monailabel_strategy`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import copy
 import csv
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import ignite.distributed as idist
@@ -27,7 +29,7 @@ from monai_scribble.inference.model_file import load_model_file
 from monai_scribble.pseudo_labels.config import PseudoLabelConfig
 from monai_scribble.utils.distributed import unwrap
 
-__all__ = ["SCRIBBLE_NEXT_FILE", "ScribbleNextWriter", "rank_images_to_scribble", "unconfident_shares"]
+__all__ = ["SCRIBBLE_NEXT_FILE", "ModelFileRanking", "ScribbleNextWriter", "rank_images_to_scribble", "unconfident_shares"]
 
 SCRIBBLE_NEXT_FILE = "scribble_next.csv"
 COLUMNS = ("rank", "id", "image", "scribbled", "unconfident_share", "nucleus_share", "background_share")
@@ -111,3 +113,59 @@ class ScribbleNextWriter:
         os.replace(temporary, self.path)
         logger.info("%s: %d images ranked for the next scribbles (first: %s, %.1f %% unconfident)",
                     self.path, len(rows), rows[0]["id"], 100 * rows[0]["unconfident_share"])  # fmt: skip
+
+
+def _file_version(path: str | os.PathLike) -> tuple[int, int]:
+    stat = os.stat(path)
+    return stat.st_mtime_ns, stat.st_size
+
+
+class ModelFileRanking:
+    """Rank image files as :func:`rank_images_to_scribble` does, by the weights a model file holds now.
+
+    Each image's shares are kept until the model file or the image file changes, so that asking again after every
+    saved label (MONAI Label's next-sample request) predicts only images not seen with this model yet. Images are
+    read and predicted ``chunk`` at a time, so the pool never has to fit in memory at once.
+
+    Args:
+        config: the thresholds that make a pixel confident (the deployed ``train.json``'s ``ema_threshold`` and
+            ``ema_background_threshold``).
+        device: inference device.
+        amp_dtype: autocast dtype (``None``: full precision).
+        chunk: images read and predicted together.
+        load_network: ``(model file, device) -> network`` (default:
+            :func:`~monai_scribble.inference.segment.load_network`, the bundle's network with the file's encoder layout).
+    """
+
+    def __init__(self, config: PseudoLabelConfig, device: str | torch.device = "cpu", amp_dtype: torch.dtype | None = None, chunk: int = 8,
+                 load_network: Callable[[str | os.PathLike, str | torch.device], torch.nn.Module] | None = None) -> None:  # fmt: skip
+        if load_network is None:
+            from monai_scribble.inference.segment import load_network
+        self.config, self.device, self.chunk, self.load_network = config, device, chunk, load_network
+        self.inferer = WholeImageInferer(amp_dtype=amp_dtype)
+        self._model_version: tuple | None = None
+        self._network: torch.nn.Module | None = None
+        self._shares: dict[tuple, dict[str, float]] = {}
+
+    def __call__(self, model_file: str | os.PathLike, images: Mapping[str, str | os.PathLike]) -> list[dict]:
+        """Rows ``{"rank", "id", "image", "unconfident_share", "nucleus_share", "background_share"}``, most unconfident first.
+
+        Args:
+            model_file: a ``model.pt`` (re-read when it was rewritten, e.g. by a training request).
+            images: ``{id: image path}``.
+
+        Raises:
+            DataError: the model file cannot be read or does not fit the network.
+        """
+        version = (str(Path(model_file).resolve()), *_file_version(model_file))
+        if version != self._model_version:
+            self._network, self._shares = self.load_network(model_file, self.device).eval(), {}
+            self._model_version = version
+        keys = {image_id: (str(path), *_file_version(path)) for image_id, path in images.items()}
+        todo = [{"id": image_id, "image": key[0]} for image_id, key in keys.items() if key not in self._shares]
+        for start in range(0, len(todo), self.chunk):
+            for row in rank_images_to_scribble(self._network, todo[start : start + self.chunk], self.config, self.inferer, self.device):
+                self._shares[keys[row["id"]]] = {k: row[k] for k in ("unconfident_share", "nucleus_share", "background_share")}
+        rows = [{"id": image_id, "image": key[0], **self._shares[key]} for image_id, key in keys.items()]
+        rows.sort(key=lambda row: (-row["unconfident_share"], row["id"]))
+        return [{"rank": rank, **row} for rank, row in enumerate(rows, start=1)]

@@ -91,7 +91,7 @@ def server(tmp_path_factory):
     workflow.run()
     studies = root / "studies"
     studies.mkdir()
-    synthetic = sorted((train_dir / "synthetic" / "images").glob("*.png"))[:2]
+    synthetic = sorted((train_dir / "synthetic" / "images").glob("*.png"))[:4]  # two get labels, two stay unlabelled
     for path in synthetic:
         shutil.copy2(path, studies / path.name)
     tiles = sorted((default_data_root() / "monuseg" / "test" / "images").glob("*.tif"))
@@ -100,7 +100,10 @@ def server(tmp_path_factory):
     app = root / "app"
     env = activated_env()
     subprocess.run([str(VENV / "bin" / "python"), "-m", "monai_scribble.monailabel_app", "--app_dir", str(app), "--model", str(train_dir / "models" / "model.pt"),
-                    "--set", "warmup_epochs=0", "--set", "ema_period=1", "--set", "crop_size=64", "--set", "batch_size=2"],
+                    "--set", "warmup_epochs=0", "--set", "ema_period=1", "--set", "crop_size=64", "--set", "batch_size=2",
+                    # the 6-epoch model's nucleus probabilities lie in 0.47-0.55: at the default 0.8 every pixel is
+                    # unconfident and scribble_next would rank a tie; at 0.52 the shares differ (0.31-0.94)
+                    "--set", "ema_threshold=0.52"],
                    check=True, cwd=REPO_ROOT, env=env, timeout=120)  # fmt: skip
     port = free_port()
     # the server's temporary files (uploads, inference results) stay in pytest's tmp folder
@@ -125,7 +128,8 @@ def server(tmp_path_factory):
             if time.monotonic() > deadline:
                 pytest.fail(f"MONAI Label server did not answer within {START_TIMEOUT_S} s: {(root / 'server.log').read_text()[-3000:]}")
             time.sleep(2)
-        yield {"base": base, "app": app, "studies": studies, "synthetic": synthetic, "tile": tiles[0] if tiles else None, "train_dir": train_dir}
+        yield {"base": base, "app": app, "studies": studies, "synthetic": synthetic[:2], "unlabelled": synthetic[2:],
+               "tile": tiles[0] if tiles else None, "train_dir": train_dir}  # fmt: skip
     finally:
         process.terminate()
         try:
@@ -157,6 +161,37 @@ def test_infer_returns_a_label_image_of_the_input_size(server):
             assert labels.max() > 0, f"no nucleus found in {path.name}"
 
 
+def scribble_next(server, unlabelled: list[Path]) -> tuple[dict, dict]:
+    """``POST /activelearning/scribble_next``'s answer, and the ranking computed here from the deployed model and thresholds."""
+    from monai_scribble.pseudo_labels import ModelFileRanking, PseudoLabelConfig
+    from monai_scribble.utils.precision import default_amp_dtype
+
+    status, body, _ = request(f"{server['base']}/activelearning/scribble_next", "POST", b"{}", {"Content-Type": "application/json"})
+    assert status == 200, body[:1000]
+    deployed = server["app"] / "model" / MODEL
+    train = json.loads((deployed / "configs" / "train.json").read_text())
+    config = PseudoLabelConfig(threshold=train["ema_threshold"], background_threshold=train["ema_background_threshold"])
+    expected = {row["id"]: row for row in ModelFileRanking(config, amp_dtype=default_amp_dtype("cpu"))(
+        deployed / "models" / "model.pt", {path.name.split(".")[0]: str(path) for path in unlabelled})}  # fmt: skip
+    return json.loads(body), expected
+
+
+def assert_least_sure(answer: dict, expected: dict) -> None:
+    # this environment's torch and the server's agree to rounding, so ties are compared with a tolerance
+    assert answer["id"] in expected, f"{answer['id']} is not an unlabelled image ({sorted(expected)})"
+    assert answer["path"].endswith(Path(expected[answer["id"]]["image"]).name)
+    assert answer["unconfident_share"] == pytest.approx(expected[answer["id"]]["unconfident_share"], abs=0.01)
+    assert answer["unconfident_share"] >= max(row["unconfident_share"] for row in expected.values()) - 0.01
+
+
+def test_scribble_next_strategy_ranks_the_unlabelled_images_by_the_deployed_model(server):
+    status, body, _ = request(f"{server['base']}/info/")
+    assert "scribble_next" in json.loads(body)["strategies"]
+    answer, expected = scribble_next(server, list(server["synthetic"]) + list(server["unlabelled"]) + ([server["tile"]] if server["tile"] else []))
+    assert len({round(row["unconfident_share"], 2) for row in expected.values()}) > 1, expected  # a ranking, not a tie
+    assert_least_sure(answer, expected)
+
+
 def test_scribbles_saved_in_monailabel_train_the_model(server):
     for path in server["synthetic"]:
         image_id = path.stem
@@ -174,3 +209,9 @@ def test_scribbles_saved_in_monailabel_train_the_model(server):
     assert file_digest(model) != before
     runs = list((server["app"] / "model" / MODEL / "output" / "monailabel").iterdir())
     assert len(runs) == 1 and (runs[0] / "ema" / "current.json").is_file()
+
+
+def test_scribble_next_leaves_labelled_images_out_and_follows_the_retrained_model(server):
+    # after the training request above: the two labelled images are out of the pool, the rewritten model.pt ranks the rest
+    answer, expected = scribble_next(server, list(server["unlabelled"]) + ([server["tile"]] if server["tile"] else []))
+    assert_least_sure(answer, expected)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import os
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import torch
 from ignite.engine import Engine
 from PIL import Image
 
-from monai_scribble.pseudo_labels import PseudoLabelConfig, ScribbleNextWriter, rank_images_to_scribble
+from monai_scribble.pseudo_labels import ModelFileRanking, PseudoLabelConfig, ScribbleNextWriter, rank_images_to_scribble
 
 
 class ChannelLogit(torch.nn.Module):
@@ -62,3 +63,34 @@ def test_writer_ranks_by_the_selected_model_when_training_completes(tmp_path, po
     assert list(table[0]) == ["rank", "id", "image", "scribbled", "unconfident_share", "nucleus_share", "background_share"]
     assert float(table[0]["unconfident_share"]) == pytest.approx(0.75) and table[2]["scribbled"] == "1"
     assert not (tmp_path / "scribble_next.csv.tmp").exists()
+
+
+class CountingLoader:
+    """Loads a :class:`ChannelLogit` model file and counts the images the loaded network predicts."""
+
+    def __init__(self) -> None:
+        self.loads, self.predicted = 0, 0
+
+    def __call__(self, path, device) -> torch.nn.Module:
+        self.loads += 1
+        network = ChannelLogit(0.0)
+        network.load_state_dict(torch.load(path)["model"])
+        network.register_forward_hook(lambda module, args, output: setattr(self, "predicted", self.predicted + output.shape[0]))
+        return network
+
+
+def test_model_file_ranking_predicts_each_image_once_per_model_version(tmp_path, pool):
+    model = tmp_path / "model.pt"
+    torch.save({"model": ChannelLogit(4.0).state_dict()}, model)
+    loader = CountingLoader()
+    ranking = ModelFileRanking(PseudoLabelConfig(threshold=0.8), chunk=2, load_network=loader)
+    images = {item["id"]: item["image"] for item in pool}
+    rows = ranking(model, images)
+    assert [(r["rank"], r["id"], r["unconfident_share"]) for r in rows] == [(1, "unsure", 0.75), (2, "half", 0.5), (3, "confident", 0.0)]
+    assert (loader.loads, loader.predicted) == (1, 3)
+    del images["unsure"]  # labelled meanwhile: it leaves the pool, nothing is predicted again
+    assert [r["id"] for r in ranking(model, images)] == ["half", "confident"] and (loader.loads, loader.predicted) == (1, 3)
+    before = model.stat().st_mtime_ns
+    torch.save({"model": ChannelLogit(0.0).state_dict()}, model)  # a training request rewrote the model (same size)
+    os.utime(model, ns=(before + 10**9, before + 10**9))  # as minutes later, whatever the file system's time resolution
+    assert [r["unconfident_share"] for r in ranking(model, images)] == [1.0, 1.0] and (loader.loads, loader.predicted) == (2, 5)
