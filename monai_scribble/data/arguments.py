@@ -15,7 +15,8 @@ from monai_scribble.utils.checkpoint_files import find_last_checkpoint
 
 __all__ = ["DATALIST_PARAMETERS", "check_datalist_matches", "check_prepare_arguments", "read_id_list"]
 
-DATALIST_PARAMETERS: tuple[str, ...] = ("dataset", "dataset_dir", "fold", "seed", "scribble_ratio", "scribble_format", "split_file", "scribbled_ids")
+DATALIST_PARAMETERS: tuple[str, ...] = ("dataset", "dataset_dir", "fold", "seed", "scribble_ratio", "scribble_format", "split_file", "scribbled_ids",
+                                      "scribble_style")
 """Arguments of ``prepare`` recorded in ``datalist.json``; a resumed run must give the same."""
 
 
@@ -31,6 +32,7 @@ def check_prepare_arguments(
     num_synthetic: int = 40,
     split_file: str | os.PathLike | None = None,
     scribbled_ids: str | os.PathLike | None = None,
+    scribble_style: str = "skeleton",
     check_run: bool = True,
 ) -> None:
     """Check ``prepare``'s arguments (the keyword arguments of ``prepare_datalist``) before anything is written.
@@ -43,7 +45,7 @@ def check_prepare_arguments(
         ArgumentError: an invalid argument (named), with the valid choices or range.
         RunStateError: ``output_dir`` holds a checkpointed run whose datalist was made with other arguments.
     """
-    from monai_scribble.data.datalist import DATASETS
+    from monai_scribble.data.datalist import DATASETS, SCRIBBLE_STYLES
 
     one_of("dataset", dataset, DATASETS)
     if dataset == "synthetic":
@@ -60,6 +62,7 @@ def check_prepare_arguments(
     integer_at_least("seed", seed, 0)
     number_in("scribble_ratio", scribble_ratio, 0.0, 1.0)
     one_of("scribble_format", scribble_format, [f.value for f in ScribbleFormat])
+    one_of("scribble_style", scribble_style, list(SCRIBBLE_STYLES))
     if split_file and not Path(split_file).is_file():
         raise ArgumentError("split_file", f"file not found: {split_file}")
     if scribbled_ids:
@@ -69,7 +72,7 @@ def check_prepare_arguments(
     if check_run:
         check_datalist_matches(output_dir, dict(dataset=dataset, dataset_dir=dataset_dir, fold=fold, seed=seed,
                                                  scribble_ratio=scribble_ratio, scribble_format=scribble_format, split_file=split_file,
-                                                 scribbled_ids=scribbled_ids))  # fmt: skip
+                                                 scribbled_ids=scribbled_ids, scribble_style=scribble_style))  # fmt: skip
 
 
 def read_id_list(path: str | os.PathLike, argument: str = "scribbled_ids") -> list[str]:
@@ -109,6 +112,8 @@ def check_datalist_matches(output_dir: str | os.PathLike, requested: Mapping[str
             value, before = float(value), float(before) if before is not None else None
         elif name in ("fold", "seed"):
             value = int(value)
+        elif name == "scribble_style":
+            before = before or "skeleton"  # datalists written before the option have skeletons
         if value != before:
             differing.append(f"--{name} {value} (the run has {before})")
     if differing:

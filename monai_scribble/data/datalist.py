@@ -37,10 +37,11 @@ from monai_scribble.data.scribbles import (
     write_scribble,
 )
 from monai_scribble.data.splits import split_ids
+from monai_scribble.data.strokes import synthesize_strokes
 from monai_scribble.errors import ArgumentError, DataError
 from monai_scribble.utils.atomic import atomic_write
 
-__all__ = ["DATASETS", "DSB_MODALITIES", "LABEL_KINDS", "apply_split_file", "as_scribble_item", "check_label_kind", "check_samples", "as_scribble_items", "labelled_items", "prepare_datalist", "unscribbled_items", "load_split_samples", "synthesize_scribbles", "write_split_file"]
+__all__ = ["DATASETS", "DSB_MODALITIES", "LABEL_KINDS", "SCRIBBLE_STYLES", "apply_split_file", "as_scribble_item", "check_label_kind", "check_samples", "as_scribble_items", "labelled_items", "prepare_datalist", "unscribbled_items", "load_split_samples", "synthesize_scribbles", "write_split_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,11 @@ DSB_MODALITIES: dict[str, str] = {"dsb_fluo": "fluorescence", "dsb_bf": "brightf
 DATASETS: tuple[str, ...] = ("synthetic", "dsb_fluo", "dsb_bf", "dsb_histo", "monuseg", "folder")
 SPLIT_KEYS: tuple[str, str, str] = ("training", "validation", "test")
 SCRIBBLE_CACHE_VERSION = 1
-NUM_SYNTHETIC_IMAGES = 40  # the bundle's num_synthetic_images default: the CPU demo's data
+NUM_SYNTHETIC_IMAGES = 40
+SCRIBBLE_STYLES = {"skeleton": synthesize_scribble, "strokes": synthesize_strokes}
+"""``--scribble_style`` -> the generator of the scribbles synthesised from label maps: the S2L skeletons
+(:func:`~monai_scribble.data.scribbles.synthesize_scribble`) or hand-drawn-like strokes
+(:func:`~monai_scribble.data.strokes.synthesize_strokes`)."""  # the bundle's num_synthetic_images default: the CPU demo's data
 LABEL_KINDS: tuple[str, ...] = ("scribble", "scribble_zero_unlabeled")
 """``scribble``: our datalist items ``{id, image, scribble[, label]}``; ``scribble_zero_unlabeled``: MONAI Label
 items ``{image, label}`` whose ``label`` is a scribble drawn in MONAI Label (0 unlabeled, 1 background, 2 nucleus)."""
@@ -192,6 +197,7 @@ def synthesize_scribbles(
     seed: int,
     scribble_format: ScribbleFormat | str = ScribbleFormat.S2L,
     progress: bool = False,
+    style: str = "skeleton",
 ) -> dict[str, Path]:
     """Write one synthesised scribble per sample (from its label map) unless it already exists.
 
@@ -206,7 +212,9 @@ def synthesize_scribbles(
     folder = Path(scribble_dir)
     folder.mkdir(parents=True, exist_ok=True)
     manifest_path = folder / "manifest.json"
-    manifest = {"version": SCRIBBLE_CACHE_VERSION, "ratio": ratio, "seed": seed, "format": scribble_format.value}
+    synthesize = SCRIBBLE_STYLES[style]
+    manifest = {"version": SCRIBBLE_CACHE_VERSION, "ratio": ratio, "seed": seed, "format": scribble_format.value,
+                **({"style": style} if style != "skeleton" else {})}  # skeleton folders keep the manifest they had  # fmt: skip
     if manifest_path.is_file():
         existing = json.loads(manifest_path.read_text())
         if existing != manifest:
@@ -223,7 +231,7 @@ def synthesize_scribbles(
     for sample in iterator:
         if sample.label is None:
             raise DataError(sample.image, "no scribble and no label map to synthesise one from")
-        scribble = synthesize_scribble(read_instance_label(sample.label), ratio=ratio, rng=image_rng(seed, sample.id))
+        scribble = synthesize(read_instance_label(sample.label), ratio=ratio, rng=image_rng(seed, sample.id))
         write_scribble(folder / f"{sample.id}.png", scribble, scribble_format)
     for sample in samples:
         paths[sample.id] = folder / f"{sample.id}.png"
@@ -283,12 +291,14 @@ def prepare_datalist(
     num_synthetic: int = NUM_SYNTHETIC_IMAGES,
     split_file: str | os.PathLike | None = None,
     scribbled_ids: str | os.PathLike | None = None,
+    scribble_style: str = "skeleton",
 ) -> Path:
     """Read, split, check, synthesise scribbles and write ``<output_dir>/datalist.json``.
 
     Every image, label map and given scribble is decoded and size-checked first (:func:`check_samples`).
     Scribbles given by the dataset (folder datasets) are read in ``scribble_format``; missing ones are
-    synthesised from label maps at ``scribble_ratio`` with ``seed``. With ``split_file`` (a published
+    synthesised from label maps at ``scribble_ratio`` with ``seed``, in ``scribble_style`` (:data:`SCRIBBLE_STYLES`:
+    ``skeleton``, the S2L skeletons, or ``strokes``, short hand-drawn-like strokes). With ``split_file`` (a published
     split, :func:`write_split_file`) the id lists of that file are used instead of the seeded split. With
     ``scribbled_ids`` (a file of training image ids, one per line) only those training images keep their
     scribbles; the others are listed under ``"unscribbled"`` (``id``, ``image``, ``label`` if any) for
@@ -310,16 +320,16 @@ def prepare_datalist(
     scribble_format = str(getattr(scribble_format, "value", scribble_format))
     check_prepare_arguments(dataset=dataset, dataset_dir=dataset_dir, output_dir=output_dir, fold=fold, seed=seed, scribble_ratio=scribble_ratio,
                             scribble_format=scribble_format, cache_dir=cache_dir, num_synthetic=num_synthetic, split_file=split_file,
-                            scribbled_ids=scribbled_ids)  # fmt: skip
+                            scribbled_ids=scribbled_ids, scribble_style=scribble_style)  # fmt: skip
     with idist.one_rank_first(rank=0):
         return _write_datalist(dataset, dataset_dir, output_dir, fold, seed, scribble_ratio, scribble_format, cache_dir, num_synthetic, split_file,
-                               scribbled_ids)  # fmt: skip
+                               scribbled_ids, scribble_style)  # fmt: skip
 
 
 def _write_datalist(
     dataset: str, dataset_dir: str | os.PathLike | None, output_dir: str | os.PathLike, fold: int, seed: int, scribble_ratio: float,
     scribble_format: str, cache_dir: str | os.PathLike | None, num_synthetic: int, split_file: str | os.PathLike | None,
-    scribbled_ids: str | os.PathLike | None = None,
+    scribbled_ids: str | os.PathLike | None = None, scribble_style: str = "skeleton",
 ) -> Path:  # fmt: skip
     """:func:`prepare_datalist` after its arguments were checked (every rank; rank 0 first)."""
     scribble_format = ScribbleFormat(scribble_format)
@@ -344,9 +354,11 @@ def _write_datalist(
     given = check_samples(all_samples, scribble_format, progress=True)
 
     ratio_tag = f"{float(scribble_ratio):g}"
-    scribble_dir = output / "scribbles" / f"{dataset}_ratio{ratio_tag}_seed{seed}_{scribble_format.value}"
+    style_tag = "" if scribble_style == "skeleton" else f"_{scribble_style}"
+    scribble_dir = output / "scribbles" / f"{dataset}_ratio{ratio_tag}_seed{seed}_{scribble_format.value}{style_tag}"
     to_synthesize = [s for s in all_samples if s.scribble is None]
-    synthesized = synthesize_scribbles(to_synthesize, scribble_dir, float(scribble_ratio), seed, scribble_format, progress=True) if to_synthesize else {}
+    synthesized = (synthesize_scribbles(to_synthesize, scribble_dir, float(scribble_ratio), seed, scribble_format, progress=True, style=scribble_style)
+                   if to_synthesize else {})  # fmt: skip
 
     datalist: dict = {
         "dataset": dataset,
@@ -355,6 +367,7 @@ def _write_datalist(
         "seed": seed,
         "scribble_ratio": float(scribble_ratio),
         "scribble_format": scribble_format.value,
+        "scribble_style": scribble_style,
         "split_file": str(Path(split_file).resolve()) if split_file else None,
         "scribbled_ids": str(Path(scribbled_ids).resolve()) if scribbled_ids else None,
         "skipped": [],

@@ -54,6 +54,24 @@ def test_synthetic_datalist_layout(synthetic_run):
     assert_valid_scribbles(datalist)
 
 
+def test_strokes_style_synthesises_hand_drawn_like_scribbles(synthetic_run, tmp_path):
+    from monai_scribble.data.image_io import read_instance_label
+    from monai_scribble.data.scribbles import image_rng
+    from monai_scribble.data.strokes import synthesize_strokes
+
+    out, skeletons = synthetic_run
+    strokes = load(prepare_datalist("synthetic", output_dir=tmp_path, num_synthetic=10, seed=0, scribble_style="strokes"))
+    assert strokes["scribble_style"] == "strokes" and skeletons["scribble_style"] == "skeleton"
+    assert [[i["id"] for i in strokes[k]] for k in SPLITS] == [[i["id"] for i in skeletons[k]] for k in SPLITS]  # same split
+    item = strokes["training"][0]
+    assert Path(item["scribble"]).parent.name == "synthetic_ratio0.3_seed0_s2l_strokes"
+    expected = synthesize_strokes(read_instance_label(item["label"]), 0.3, image_rng(0, item["id"]))
+    assert np.array_equal(read_scribble(item["scribble"], "s2l"), expected)  # the generator, seeded per image as the skeletons
+    assert load(Path(item["scribble"]).parent / "manifest.json")["style"] == "strokes"
+    assert scribble_bytes(strokes) != scribble_bytes(skeletons)
+    assert_valid_scribbles(strokes)
+
+
 def test_rerun_reuses_files_and_same_seed_is_byte_identical(synthetic_run, tmp_path):
     out, datalist = synthetic_run
     first = Path(datalist["training"][0]["scribble"])

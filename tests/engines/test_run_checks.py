@@ -70,6 +70,7 @@ def test_train_json_passes_every_training_argument_and_they_are_valid(bundle_tra
         ({"fold": -1}, "--fold: must be an integer >= 0, got -1"),
         ({"scribble_ratio": 0}, "--scribble_ratio: must be a number in (0, 1], got 0"),
         ({"scribble_format": "bogus"}, "--scribble_format: unknown value 'bogus'; choose one of s2l, zero_unlabeled"),
+        ({"scribble_style": "dots"}, "--scribble_style: unknown value 'dots'; choose one of skeleton, strokes"),
         ({"num_synthetic": 3}, "--num_synthetic_images: must be an integer >= 5, got 3; 5 seeded folds need at least 5 images"),
         ({"split_file": "/nonexistent/split.json"}, "--split_file: file not found: /nonexistent/split.json"),
     ],
@@ -122,6 +123,8 @@ def test_resume_with_other_data_arguments_is_refused(tmp_path):
     _checkpoint(tmp_path, 1)
     recorded = {"dataset": "synthetic", "dataset_dir": None, "fold": 0, "seed": 0, "scribble_ratio": 0.3, "scribble_format": "s2l", "split_file": None}
     (tmp_path / "datalist.json").write_text(json.dumps(recorded))
-    check_prepare_arguments(output_dir=str(tmp_path))  # same arguments: fine
+    check_prepare_arguments(output_dir=str(tmp_path))  # same arguments (a datalist from before scribble_style: skeletons): fine
+    with pytest.raises(RunStateError, match=r"--scribble_style strokes \(the run has skeleton\)"):
+        check_prepare_arguments(output_dir=str(tmp_path), scribble_style="strokes")
     with pytest.raises(RunStateError, match=r"prepared with other data arguments: --fold 1 \(the run has 0\), --seed 3 \(the run has 0\)"):
         check_prepare_arguments(output_dir=str(tmp_path), fold=1, seed=3)
