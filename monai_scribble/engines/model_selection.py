@@ -6,7 +6,7 @@ import logging
 
 from monai_scribble.errors import ArgumentError
 
-__all__ = ["SELECTION_METRICS", "selection_metric", "validation_interval", "validation_key_metric"]
+__all__ = ["SELECTION_METRICS", "label_free_metrics", "selection_metric", "validation_interval", "validation_key_metric"]
 
 SELECTION_METRICS = {"iou": "val_iou", "scribble": "val_scribble_accuracy"}
 """``--select_by`` -> the validation metric it selects by."""
@@ -37,6 +37,16 @@ def validation_key_metric(metric_name: str) -> dict:
     if metric_name == "val_iou":
         return {metric_name: MeanIoUHandler(include_background=False, output_transform=from_engine(["pred", "label"]))}
     return {metric_name: ScribbleAccuracy(output_transform=from_engine(["pred", "val_scribble"]))}
+
+
+def label_free_metrics(metric_name: str) -> dict:
+    """The label-free selection metric, computed beside ``metric_name`` when that is full-mask IoU (else ``{}``).
+
+    A run that selects ``model.pt`` by validation IoU also keeps ``model_by_scribble.pt``, the model validation
+    scribbles alone would have picked, so that the cost of selecting without masks is measured on the same run
+    (README: How robust is it?).
+    """
+    return validation_key_metric(SELECTION_METRICS["scribble"]) if metric_name == SELECTION_METRICS["iou"] else {}
 
 
 def validation_interval(val_interval: int, validation_items: list[dict] | None) -> int:

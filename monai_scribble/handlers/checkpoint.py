@@ -111,6 +111,13 @@ class RandomStates:
             sampler.set_rng_state(saved)
 
 
+OPTIONAL_ENTRIES = {
+    "rng": "the resumed run draws other augmentations",
+    "best_by_scribble": "model_by_scribble.pt is chosen among the resumed run's validations only",
+}
+"""Checkpoint entries added after checkpoints were first written: a checkpoint without them still resumes (with this warning)."""
+
+
 class TrainingCheckpointHandler:
     """Save ``to_save`` (network, heads, optimizer, trainer, EMA handler, RNG states, ...) every ``interval`` epochs, atomically.
 
@@ -184,12 +191,12 @@ class TrainingCheckpointHandler:
         engines = [obj for obj in self.to_save.values() if isinstance(obj, Engine)]
         configured = [engine.state.max_epochs for engine in engines]
         state = read_training_checkpoint(path)
-        missing = sorted(set(self.to_save) - set(state) - {"rng"})
+        missing = sorted(set(self.to_save) - set(state) - set(OPTIONAL_ENTRIES))
         if missing:
             raise DataError(path, f"checkpoint has no {missing} (it holds {sorted(state)}); resume with the run's own --method and settings")
         to_load = {name: obj for name, obj in self.to_save.items() if name in state}
-        if "rng" in self.to_save and "rng" not in state:
-            self.logger.warning("%s holds no random states (written by an older version): the resumed run draws other augmentations", path)
+        for name in sorted(set(OPTIONAL_ENTRIES) & set(self.to_save) - set(state)):
+            self.logger.warning("%s holds no %s (written by an older version): %s", path, name, OPTIONAL_ENTRIES[name])
         try:
             Checkpoint.load_objects(to_load=to_load, checkpoint=state)
         except (RuntimeError, KeyError, ValueError) as err:
@@ -219,6 +226,7 @@ class BestModelSaver:
         epoch_fn: returns the current training epoch (for the log and the metadata); default: the
             evaluator's epoch, which MONAI's ``ValidationHandler`` sets to the trainer's.
         metadata: plain values stored with the weights.
+        enabled: attach nothing when false (e.g. the label-free second choice of a run that selects by scribbles anyway).
     """
 
     def __init__(
@@ -230,6 +238,7 @@ class BestModelSaver:
         filename: str = "model.pt",
         epoch_fn: Callable[[], int] | None = None,
         metadata: Mapping[str, Any] | None = None,
+        enabled: bool = True,
     ) -> None:
         self.path = Path(save_dir) / filename
         self.network = network
@@ -238,10 +247,12 @@ class BestModelSaver:
         self.best = -math.inf if greater_is_better else math.inf
         self.epoch_fn = epoch_fn
         self.metadata = dict(metadata or {})
+        self.enabled = bool(enabled)
         self.logger = logging.getLogger(__name__)
 
     def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.COMPLETED, self)
+        if self.enabled:
+            engine.add_event_handler(Events.COMPLETED, self)
 
     def save(self, epoch: int | None = None, value: float | None = None) -> None:
         """Write the network now (atomically; on rank 0 only), with the metadata, the epoch and the metric value."""

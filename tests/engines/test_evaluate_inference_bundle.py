@@ -18,7 +18,7 @@ import torch
 from monai.bundle import ConfigWorkflow
 from PIL import Image
 
-from monai_scribble.data.image_io import file_stem, read_array
+from monai_scribble.data.image_io import file_stem, read_array, read_instance_label
 from monai_scribble.errors import find_user_error
 from monai_scribble.inference import segment
 from monai_scribble.metrics import METRIC_NAMES
@@ -70,6 +70,22 @@ def test_evaluating_writes_one_row_per_image_and_a_summary(trained, tmp_path, sp
     for row in rows:  # contour overlays of the post-processed prediction, image size
         overlay = read_array(tmp_path / "overlays" / f"{row['id']}_overlay.png")
         assert overlay.shape[-1] == 3 and overlay.dtype == np.uint8
+
+
+def test_evaluating_another_model_file_of_the_run(trained, tmp_path):
+    state = torch.load(trained / "models" / "model.pt", weights_only=True)
+    weights = {k: torch.zeros_like(v) if v.is_floating_point() else v for k, v in state["model"].items()}
+    weights["segmentation_head.0.bias"] = torch.tensor([-10.0, 10.0])  # every pixel a nucleus, whatever the image
+    torch.save({"model": weights, "metadata": state["metadata"]}, tmp_path / "all_nucleus.pt")
+    configs = [str(CONFIGS / "train.json"), str(CONFIGS / "evaluate.json")]
+    common = {**TINY, "ckpt_dir": str(trained / "models"), "datalist": str(trained / "datalist.json"), "save_overlays": False}
+    run(configs, "evaluating", **common, output_dir=str(tmp_path / "selected"))
+    run(configs, "evaluating", **common, output_dir=str(tmp_path / "other"), model_file=str(tmp_path / "all_nucleus.pt"))
+    selected, other = (json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("selected", "other"))
+    assert (selected["settings"]["model"], other["settings"]["model"]) == (str(trained / "models" / "model.pt"), str(tmp_path / "all_nucleus.pt"))
+    label = read_instance_label(json.loads((trained / "datalist.json").read_text())["test"][0]["label"])
+    assert other["metrics"]["iou"]["mean"] > 0.05 and selected["metrics"]["iou"]["mean"] != other["metrics"]["iou"]["mean"]
+    assert float(next(csv.DictReader(open(tmp_path / "other" / "metrics.csv")))["iou"]) == pytest.approx((label > 0).mean(), abs=1e-6)
 
 
 def test_evaluating_a_split_without_labels_is_an_error(trained, tmp_path):

@@ -68,6 +68,21 @@ def test_scribble_based_model_selection(tmp_path):
     accuracy = evaluator.state.metrics["val_scribble_accuracy"]
     assert 0.0 <= accuracy <= 1.0 and "val_iou" not in evaluator.state.metrics
     assert (tmp_path / "models" / "model.pt").is_file()
+    assert not (tmp_path / "models" / "model_by_scribble.pt").exists()  # selected by scribbles already: no second choice
+
+
+def test_selection_by_iou_also_keeps_the_model_validation_scribbles_would_pick(tmp_path):
+    workflow = run_workflow(tmp_path, max_epochs=3, warmup_epochs=1, select_by="iou")
+    metrics = workflow.parser.get_parsed_content("validate#evaluator").state.metrics
+    assert {"val_iou", "val_scribble_accuracy"} <= set(metrics)
+    by_iou = torch.load(tmp_path / "models" / "model.pt", weights_only=True)["metadata"]
+    by_scribble = torch.load(tmp_path / "models" / "model_by_scribble.pt", weights_only=True)["metadata"]
+    assert (by_iou["metric"], by_scribble["metric"]) == ("val_iou", "val_scribble_accuracy")
+    assert by_scribble["value"] == workflow.parser.get_parsed_content("validate#label_free_model").best
+    assert by_iou["value"] == workflow.parser.get_parsed_content("validate#best_model").best
+    assert 1 <= by_scribble["epoch"] <= 3 and by_scribble["dataset"] == "synthetic"
+    checkpoint = torch.load(tmp_path / "checkpoints" / "checkpoint_epoch=3.pt", weights_only=False)
+    assert checkpoint["best_by_scribble"] == {"best": by_scribble["value"]}  # resumes with its best
 
 
 def test_existing_checkpoint_without_resume_is_refused(tmp_path):

@@ -1,0 +1,174 @@
+"""How robust is it? Scribble amount, scribble style, and choosing the model without full masks.
+
+Usage::
+
+    python benchmarks/robustness.py [--dataset dsb_fluo] [--methods s2l_r1r4 s2l] [--ratios 0.1 0.3 0.5 1.0] \
+        [--strokes_budget 0.3] [--seed 0] [--out runs/robustness] [--publish]
+
+Cells at the ``cpu`` profile of ``benchmarks/table1.py`` (the same split, schedule and evaluation), per method:
+
+- ``ratio<r>``: S2L skeleton scribbles on a fraction ``r`` of the nuclei (``--scribble_ratio``);
+- ``strokes-budget<r>``: hand-drawn-like strokes (``--scribble_style strokes``) on as many nuclei as give the same
+  number of labelled pixels, over the training images, as the skeletons at ratio ``r`` (:func:`matched_stroke_ratio`).
+
+Every cell selects ``model.pt`` by validation IoU (full masks, the paper's choice) and also keeps
+``model_by_scribble.pt``, the model its validation scribbles alone pick; both are evaluated on the test images, so
+the cost of selecting without masks is measured on the same run. Writes ``<out>/results.{json,md}`` after every cell
+from every finished cell in ``<out>`` (two processes, e.g. one per method, may share ``--out``); ``--publish`` copies
+them to ``benchmarks/results/robustness_cpu.{json,md}``. Resumable like table1: a finished cell is not rerun, an
+interrupted one resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import table1  # noqa: E402  (the harness beside this script)
+
+RESULTS = table1.REPO_ROOT / "benchmarks" / "results"
+
+
+def labelled_pixels(label_maps: dict[str, np.ndarray], style: str, ratio: float, seed: int) -> int:
+    """Labelled (nucleus + background) pixels of the scribbles ``prepare`` synthesises for these label maps."""
+    from monai_scribble.constants import IGNORE
+    from monai_scribble.data.datalist import SCRIBBLE_STYLES
+    from monai_scribble.data.scribbles import image_rng
+
+    synthesize = SCRIBBLE_STYLES[style]
+    return int(sum((synthesize(label, ratio=ratio, rng=image_rng(seed, image_id)) != IGNORE).sum() for image_id, label in label_maps.items()))
+
+
+def matched_stroke_ratio(label_maps: dict[str, np.ndarray], skeleton_ratio: float, seed: int, steps: int = 7) -> tuple[float, int, int]:
+    """The stroke ratio whose scribbles label as many pixels as the skeletons at ``skeleton_ratio`` (bisection).
+
+    Returns:
+        ``(stroke ratio rounded to 3 decimals, skeleton pixels, stroke pixels at that ratio)``.
+    """
+    target = labelled_pixels(label_maps, "skeleton", skeleton_ratio, seed)
+    low, high = 0.0, 1.0
+    for _ in range(steps):
+        middle = (low + high) / 2
+        low, high = (middle, high) if labelled_pixels(label_maps, "strokes", middle, seed) < target else (low, middle)
+    candidates = sorted({round(low, 3), round(high, 3)} - {0.0})
+    counts = {r: labelled_pixels(label_maps, "strokes", r, seed) for r in candidates}
+    best = min(counts, key=lambda r: abs(counts[r] - target))
+    return best, target, counts[best]
+
+
+def training_label_maps(dataset: str, data_root: Path, out: Path) -> dict[str, np.ndarray]:
+    """``{id: instance map}`` of the training images of the ``cpu`` profile's split."""
+    from monai_scribble.data.datalist import apply_split_file, load_split_samples
+    from monai_scribble.data.image_io import read_instance_label
+
+    subset = table1.schedule("cpu", dataset).get("train_subset")
+    split_file = table1.subset_split_file(dataset, int(subset), 0, data_root, out) if subset else table1.SPLITS / f"{dataset}_seed0_fold0.json"
+    split = apply_split_file(load_split_samples(dataset, data_root / table1.DATASET_DIRS[dataset], out), split_file)
+    return {sample.id: read_instance_label(sample.label) for sample in split["training"]}
+
+
+def evaluate_label_free_choice(cell: Path, dataset: str, data_root: Path, seed: int) -> dict:
+    """Test metrics of ``model_by_scribble.pt`` (``<cell>/by_scribble/``), its epoch and validation scribble accuracy."""
+    import torch
+
+    model = cell / "models" / "model_by_scribble.pt"
+    metadata = torch.load(model, weights_only=True)["metadata"]
+    out = cell / "by_scribble"
+    if not (out / "metrics.json").is_file():
+        args = {"dataset_dir": data_root / table1.DATASET_DIRS[dataset], "output_dir": out, "ckpt_dir": cell / "models", "datalist": cell / "datalist.json",
+                "model_file": model, "split": "test", "save_overlays": False, "num_workers": 0, "fold": 0, "seed": seed}  # fmt: skip
+        table1._bundle("evaluating", [table1.TRAIN, table1.DATASET_PRESETS / f"{dataset}.json", table1.EVALUATE], args, cell / "log.txt")
+    summary = json.loads((out / "metrics.json").read_text())
+    return {"metrics": summary["metrics"], "dataset_iou": summary["dataset_iou"], "epoch": metadata["epoch"],
+            "val_scribble_accuracy": metadata["value"]}  # fmt: skip
+
+
+def cell_pixels(cell: Path) -> dict:
+    """Labelled nucleus / background pixels of the cell's training scribbles (from its datalist)."""
+    from monai_scribble.data.scribbles import read_scribble, scribble_class_counts
+
+    datalist = json.loads((cell / "datalist.json").read_text())
+    counts = np.array([scribble_class_counts(read_scribble(item["scribble"], datalist["scribble_format"])) for item in datalist["training"]])
+    return {"background_pixels": int(counts[:, 0].sum()), "nucleus_pixels": int(counts[:, 1].sum()), "training_images": len(counts)}
+
+
+def markdown(records: list[dict]) -> str:
+    lines = ["| method | scribbles | ratio | labelled px (nucleus / background) | by validation IoU: mDice legacy / IoU (epoch) "
+             "| by validation scribbles: mDice legacy / IoU (epoch) | IoU gap | train s |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in records:
+        m, s = r["metrics"], r["label_free_choice"]
+        gap = m["iou"]["mean"] - s["metrics"]["iou"]["mean"]
+        lines.append(f"| {r['method']} | {r['style']} | {r['scribble_ratio']:g} | {r['pixels']['nucleus_pixels']} / {r['pixels']['background_pixels']} | "
+                     f"{m['mdice_legacy']['mean']:.4f} / {m['iou']['mean']:.4f} ({r['convergence']['best_epoch']}) | "
+                     f"{s['metrics']['mdice_legacy']['mean']:.4f} / {s['metrics']['iou']['mean']:.4f} ({s['epoch']}) | {gap:+.4f} | "
+                     f"{r['train_seconds']:.0f}{' (resumed)' if r.get('resumed') else ''} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def write_results(out: Path, publish: bool) -> list[dict]:
+    """``<out>/results.{json,md}`` of every finished cell in ``out`` (atomic); with ``publish``, copied to ``benchmarks/results``."""
+    order = {"s2l_r1r4": 0, "s2l": 1}
+    records = [json.loads(path.read_text()) for path in sorted(out.glob("*/robustness_record.json"))]
+    records.sort(key=lambda r: (order.get(r["method"], 9), r["style"], r["scribble_ratio"]))
+    for name, text in (("results.json", json.dumps(records, indent=1) + "\n"), ("results.md", markdown(records))):
+        temporary = out / f".{name}.{os.getpid()}"
+        temporary.write_text(text)
+        os.replace(temporary, out / name)
+        if publish:
+            shutil.copyfile(out / name, RESULTS / f"robustness_cpu{Path(name).suffix}")
+    return records
+
+
+def main(argv: list[str] | None = None) -> Path:
+    from monai_scribble.data.data_root import default_data_root
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", default="dsb_fluo", choices=list(table1.DATASET_DIRS))
+    parser.add_argument("--methods", nargs="+", default=["s2l_r1r4", "s2l"], choices=list(table1.METHODS[1:]))
+    parser.add_argument("--ratios", nargs="+", type=float, default=[0.3, 0.1, 1.0, 0.5], help="skeleton ratios, run in this order")
+    parser.add_argument("--strokes_budget", type=float, default=0.3, help="skeleton ratio whose labelled pixels the strokes match (0: no strokes cell)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data_root", default=None)
+    parser.add_argument("--out", default="runs/robustness")
+    parser.add_argument("--publish", action="store_true")
+    args = parser.parse_args(argv)
+    root = Path(args.data_root or default_data_root()).resolve()
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+
+    budget = out / f"strokes_budget{args.strokes_budget:g}.json"
+    if args.strokes_budget and not budget.is_file():
+        ratio, skeleton_px, stroke_px = matched_stroke_ratio(training_label_maps(args.dataset, root, out), args.strokes_budget, args.seed)
+        budget.write_text(json.dumps({"skeleton_ratio": args.strokes_budget, "stroke_ratio": ratio, "skeleton_pixels": skeleton_px,
+                                      "stroke_pixels": stroke_px, "seed": args.seed}, indent=1) + "\n")  # fmt: skip
+    cells = [(f"ratio{r:g}", "skeleton", r) for r in args.ratios[:1]]
+    if args.strokes_budget:
+        cells.append((f"strokes-budget{args.strokes_budget:g}", "strokes", json.loads(budget.read_text())["stroke_ratio"]))
+    cells += [(f"ratio{r:g}", "skeleton", r) for r in args.ratios[1:]]
+
+    for method in args.methods:
+        for variant, style, ratio in cells:
+            cell = out / table1.cell_name(args.dataset, method, 0, args.seed, variant)
+            record_path = cell / "robustness_record.json"
+            if record_path.is_file():
+                continue
+            settings = {"scribble_ratio": ratio, **({"scribble_style": style} if style != "skeleton" else {})}
+            record = table1.run_cell(args.dataset, method, 0, "cpu", root, out, args.seed, variant=variant, settings=settings)
+            record.update(style=style, scribble_ratio=ratio, pixels=cell_pixels(cell), label_free_choice=evaluate_label_free_choice(cell, args.dataset, root, args.seed))
+            if style == "strokes":
+                record["strokes_budget"] = json.loads(budget.read_text())
+            record_path.write_text(json.dumps(record, indent=1) + "\n")
+            write_results(out, args.publish)  # after every cell: a stopped session keeps the finished ones
+    print(out / "results.json")
+    return out / "results.json"
+
+
+if __name__ == "__main__":
+    main()

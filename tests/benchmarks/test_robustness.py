@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from monai_scribble.data.synthetic import generate_nuclei_image
+
+PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "robustness.py"
+sys.path.insert(0, str(PATH.parent))
+spec = importlib.util.spec_from_file_location("robustness", PATH)
+robustness = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(robustness)
+
+
+@pytest.fixture(scope="module")
+def label_maps():
+    return {f"img{i}": generate_nuclei_image(rng=i)[1] for i in range(4)}
+
+
+def test_stroke_ratio_matches_the_skeletons_labelled_pixels(label_maps):
+    ratio, skeleton_px, stroke_px = robustness.matched_stroke_ratio(label_maps, 0.5, seed=0)
+    assert skeleton_px == robustness.labelled_pixels(label_maps, "skeleton", 0.5, 0)
+    assert stroke_px == robustness.labelled_pixels(label_maps, "strokes", ratio, 0)
+    assert 0 < ratio <= 1 and abs(stroke_px - skeleton_px) <= 0.25 * skeleton_px
+    for other in (ratio / 2, min(1.0, ratio * 2)):  # a clearly other ratio is further from the budget
+        assert abs(robustness.labelled_pixels(label_maps, "strokes", other, 0) - skeleton_px) >= abs(stroke_px - skeleton_px)
+
+
+def test_markdown_row_gives_both_choices_and_their_gap():
+    metrics = {"mdice_legacy": {"mean": 0.7}, "iou": {"mean": 0.6}}
+    label_free = {"metrics": {"mdice_legacy": {"mean": 0.65}, "iou": {"mean": 0.5}}, "epoch": 40}
+    record = {"method": "s2l", "style": "strokes", "scribble_ratio": 0.125, "pixels": {"nucleus_pixels": 10, "background_pixels": 20},
+              "metrics": metrics, "label_free_choice": label_free, "convergence": {"best_epoch": 90}, "train_seconds": 12.3}  # fmt: skip
+    row = robustness.markdown([record]).splitlines()[-1]
+    assert row == "| s2l | strokes | 0.125 | 10 / 20 | 0.7000 / 0.6000 (90) | 0.6500 / 0.5000 (40) | +0.1000 | 12 |"
