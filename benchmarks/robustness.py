@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/robustness.py [--dataset dsb_fluo] [--methods s2l_r1r4 s2l] [--ratios 0.1 0.3 0.5 1.0] \
-        [--strokes_budget 0.3] [--seed 0] [--out runs/robustness] [--publish]
+        [--strokes_budget 0.3] [--seed 0] [--out runs/robustness] [--publish] [--report_only]
 
 Cells at the ``cpu`` profile of ``benchmarks/table1.py`` (the same split, schedule and evaluation), per method:
 
@@ -15,7 +15,8 @@ Every cell selects ``model.pt`` by validation IoU (full masks, the paper's choic
 ``model_by_scribble.pt``, the model its validation scribbles alone pick; both are evaluated on the test images, so
 the cost of selecting without masks is measured on the same run. Writes ``<out>/results.{json,md}`` after every cell
 from every finished cell in ``<out>`` (two processes, e.g. one per method, may share ``--out``); ``--publish`` copies
-them to ``benchmarks/results/robustness_cpu.{json,md}``. Resumable like table1: a finished cell is not rerun, an
+them to ``benchmarks/results/robustness_cpu.{json,md}`` and draws ``docs/images/robustness_cpu.png`` (:func:`plot_results`);
+``--report_only`` does only that, from the cells finished so far. Resumable like table1: a finished cell is not rerun, an
 interrupted one resumes from its last checkpoint.
 """
 
@@ -34,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import table1  # noqa: E402  (the harness beside this script)
 
 RESULTS = table1.REPO_ROOT / "benchmarks" / "results"
+FIGURE = table1.REPO_ROOT / "docs" / "images" / "robustness_cpu.png"
 
 
 def labelled_pixels(label_maps: dict[str, np.ndarray], style: str, ratio: float, seed: int) -> int:
@@ -112,6 +114,41 @@ def markdown(records: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot_results(records: list[dict], path: str | os.PathLike | None = None):
+    """Test IoU and legacy mDice against the scribble ratio, per method: skeletons as lines, the strokes cell as a marker at
+    the skeleton ratio whose labelled pixels it matches; dashed: the model chosen by validation scribbles. Returns the figure."""
+    import matplotlib
+
+    if path is not None:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, (metric, title) in zip(axes, (("iou", "test IoU"), ("mdice_legacy", "test mDice (legacy)"))):
+        for k, method in enumerate(sorted({r["method"] for r in records}, key=lambda m: m != "s2l_r1r4")):
+            colour = f"C{k}"
+            skeletons = sorted((r for r in records if r["method"] == method and r["style"] == "skeleton"), key=lambda r: r["scribble_ratio"])
+            x = [r["scribble_ratio"] for r in skeletons]
+            ax.plot(x, [r["metrics"][metric]["mean"] for r in skeletons], "o-", color=colour, label=f"{method} skeletons (by val IoU)")
+            ax.plot(x, [r["label_free_choice"]["metrics"][metric]["mean"] for r in skeletons], "o--", color=colour, alpha=0.5,
+                    label=f"{method} skeletons (by val scribbles)")  # fmt: skip
+            for r in (r for r in records if r["method"] == method and r["style"] == "strokes"):
+                budget = r["strokes_budget"]["skeleton_ratio"]
+                ax.plot([budget], [r["metrics"][metric]["mean"]], "*", markersize=13, color=colour,
+                        label=f"{method} strokes at {r['scribble_ratio']:g} (skeleton-{budget:g} pixels)")  # fmt: skip
+                ax.plot([budget], [r["label_free_choice"]["metrics"][metric]["mean"]], "*", markersize=13, color=colour, alpha=0.4)
+        ax.set_xlabel("scribble ratio (fraction of nuclei)")
+        ax.set_title(title)
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return fig
+
+
 def write_results(out: Path, publish: bool) -> list[dict]:
     """``<out>/results.{json,md}`` of every finished cell in ``out`` (atomic); with ``publish``, copied to ``benchmarks/results``."""
     order = {"s2l_r1r4": 0, "s2l": 1}
@@ -123,6 +160,8 @@ def write_results(out: Path, publish: bool) -> list[dict]:
         os.replace(temporary, out / name)
         if publish:
             shutil.copyfile(out / name, RESULTS / f"robustness_cpu{Path(name).suffix}")
+    if publish and records:
+        plot_results(records, FIGURE)
     return records
 
 
@@ -138,10 +177,14 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--data_root", default=None)
     parser.add_argument("--out", default="runs/robustness")
     parser.add_argument("--publish", action="store_true")
+    parser.add_argument("--report_only", action="store_true", help="write (and with --publish publish) the results of the finished cells; run none")
     args = parser.parse_args(argv)
     root = Path(args.data_root or default_data_root()).resolve()
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    if args.report_only:
+        write_results(out, args.publish)
+        return out / "results.json"
 
     budget = out / f"strokes_budget{args.strokes_budget:g}.json"
     if args.strokes_budget and not budget.is_file():

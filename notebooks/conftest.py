@@ -10,7 +10,7 @@ import pytest
 from monai_scribble.constants import DATA_ENV_VAR
 from monai_scribble.data.data_root import default_data_root
 
-# read by notebooks/02_dsb_walkthrough.ipynb: the kernel nbmake starts inherits this process's environment
+# read by notebooks/02_dsb_walkthrough.ipynb and 04_robustness.ipynb: the kernel nbmake starts inherits this process's environment
 os.environ.setdefault("MONAI_SCRIBBLE_NOTEBOOK_BUDGET", "ci")
 
 REAL_DATA_NOTEBOOKS = {"02_dsb_walkthrough.ipynb": Path("dsb2018") / "stage1_train"}
