@@ -17,7 +17,8 @@ the cost of selecting without masks is measured on the same run. Writes ``<out>/
 from every finished cell in ``<out>`` (two processes, e.g. one per method, may share ``--out``); ``--publish`` copies
 them to ``benchmarks/results/robustness_cpu.{json,md}`` and draws ``docs/images/robustness_cpu.png`` (:func:`plot_results`);
 ``--report_only`` does only that, from the cells finished so far. Resumable like table1: a finished cell is not rerun, an
-interrupted one resumes from its last checkpoint.
+interrupted one resumes from its last checkpoint. Run the same command twice at once (one process per core, each
+with ``OMP_NUM_THREADS=1``) and the two share the cells (:func:`claim`).
 """
 
 from __future__ import annotations
@@ -99,6 +100,35 @@ def cell_pixels(cell: Path) -> dict:
     datalist = json.loads((cell / "datalist.json").read_text())
     counts = np.array([scribble_class_counts(read_scribble(item["scribble"], datalist["scribble_format"])) for item in datalist["training"]])
     return {"background_pixels": int(counts[:, 0].sum()), "nucleus_pixels": int(counts[:, 1].sum()), "training_images": len(counts)}
+
+
+LOCK = ".robustness.lock"
+
+
+def claim(cell: Path) -> bool:
+    """Take the cell for this process (``<cell>/.robustness.lock`` holds the pid); false while another live process holds it.
+
+    So the same command run twice in parallel (one process per core) shares the cells instead of training one twice.
+    """
+    cell.mkdir(parents=True, exist_ok=True)
+    lock = cell / LOCK
+    for _ in range(2):
+        try:
+            with open(lock, "x") as handle:
+                handle.write(str(os.getpid()))
+            return True
+        except FileExistsError:
+            text = lock.read_text().strip()
+            if not text.isdigit():
+                return False  # just created by another process, its pid not written yet
+            try:
+                os.kill(int(text), 0)
+                return False  # held by a live process
+            except ProcessLookupError:
+                lock.unlink(missing_ok=True)  # left by a killed process: take it over
+            except PermissionError:
+                return False
+    return False
 
 
 def markdown(records: list[dict]) -> str:
@@ -200,14 +230,18 @@ def main(argv: list[str] | None = None) -> Path:
         for variant, style, ratio in cells:
             cell = out / table1.cell_name(args.dataset, method, 0, args.seed, variant)
             record_path = cell / "robustness_record.json"
-            if record_path.is_file():
+            if record_path.is_file() or not claim(cell):  # finished, or being run by another process of this command
                 continue
-            settings = {"scribble_ratio": ratio, **({"scribble_style": style} if style != "skeleton" else {})}
-            record = table1.run_cell(args.dataset, method, 0, "cpu", root, out, args.seed, variant=variant, settings=settings)
-            record.update(style=style, scribble_ratio=ratio, pixels=cell_pixels(cell), label_free_choice=evaluate_label_free_choice(cell, args.dataset, root, args.seed))
-            if style == "strokes":
-                record["strokes_budget"] = json.loads(budget.read_text())
-            record_path.write_text(json.dumps(record, indent=1) + "\n")
+            try:
+                settings = {"scribble_ratio": ratio, **({"scribble_style": style} if style != "skeleton" else {})}
+                record = table1.run_cell(args.dataset, method, 0, "cpu", root, out, args.seed, variant=variant, settings=settings)
+                record.update(style=style, scribble_ratio=ratio, pixels=cell_pixels(cell),
+                              label_free_choice=evaluate_label_free_choice(cell, args.dataset, root, args.seed))  # fmt: skip
+                if style == "strokes":
+                    record["strokes_budget"] = json.loads(budget.read_text())
+                record_path.write_text(json.dumps(record, indent=1) + "\n")
+            finally:
+                (cell / LOCK).unlink(missing_ok=True)
             write_results(out, args.publish)  # after every cell: a stopped session keeps the finished ones
     print(out / "results.json")
     return out / "results.json"

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -36,3 +38,12 @@ def test_markdown_row_gives_both_choices_and_their_gap():
               "metrics": metrics, "label_free_choice": label_free, "convergence": {"best_epoch": 90}, "train_seconds": 12.3}  # fmt: skip
     row = robustness.markdown([record]).splitlines()[-1]
     assert row == "| s2l | strokes | 0.125 | 10 / 20 | 0.7000 / 0.6000 (90) | 0.6500 / 0.5000 (40) | +0.1000 | 12 |"
+
+
+def test_a_cell_is_claimed_by_one_live_process_at_a_time(tmp_path):
+    cell = tmp_path / "cell"
+    assert robustness.claim(cell) and (cell / robustness.LOCK).read_text() == str(os.getpid())
+    assert not robustness.claim(cell)  # held (by this live process)
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    (cell / robustness.LOCK).write_text(finished.stdout.strip())  # the pid of a process that has exited
+    assert robustness.claim(cell) and (cell / robustness.LOCK).read_text() == str(os.getpid())  # a stale lock is taken over
