@@ -25,11 +25,11 @@ DEMO_DATASET = "synthetic"
 """``metadata["dataset"]`` of a model trained on the embedded synthetic demo."""
 
 
-def read_model_file(path: str | os.PathLike, map_location: str | torch.device | None = "cpu") -> tuple[dict[str, torch.Tensor], dict]:
+def read_model_file(path: str | os.PathLike, map_location: str | torch.device | None = "cpu", mmap: bool = False) -> tuple[dict[str, torch.Tensor], dict]:
     """``(state_dict, metadata)`` of a ``model.pt``, loaded with ``weights_only=True``.
 
     Accepts ``{"model": state_dict, "metadata": {...}}``, ``{"model": state_dict}`` (metadata ``{}``)
-    and a bare state dict.
+    and a bare state dict. ``mmap``: map the tensors instead of reading them (for the keys, shapes and metadata only).
 
     Raises:
         DataError: the file is missing, unreadable or holds no network weights (the message names it).
@@ -42,7 +42,7 @@ def read_model_file(path: str | os.PathLike, map_location: str | torch.device | 
             "or copy that model.pt into this folder",
         )
     try:
-        state = torch.load(str(path), map_location=map_location, weights_only=True)
+        state = torch.load(str(path), map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for bad files
         reason = (str(err).strip().splitlines() or [""])[0].split(". ")[0][:150]
         if "Weights only load failed" in reason:
@@ -79,11 +79,13 @@ def encoder_layout_of(path: str | os.PathLike | None) -> str:
     """The ``encoder_layout`` of the network in the ``model.pt`` at ``path`` (``"monai"`` or ``"torchvision"``).
 
     ``"monai"`` (the default layout) for ``None`` or a missing / unreadable file: loading that file then names the problem.
+    Only the keys are read (the file is memory-mapped), so a config that asks for the layout and then loads the weights
+    does not read the weights twice.
     """
     if not path or not Path(path).is_file():
         return "monai"
     try:
-        weights, _ = read_model_file(path, map_location="cpu")
+        weights, _ = read_model_file(path, map_location="cpu", mmap=True)
     except DataError:
         return "monai"
     return encoder_layout_of_keys(weights)
