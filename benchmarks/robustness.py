@@ -17,7 +17,8 @@ the cost of selecting without masks is measured on the same run. Writes ``<out>/
 from every finished cell in ``<out>`` (two processes, e.g. one per method, may share ``--out``); ``--publish`` copies
 them to ``benchmarks/results/robustness_cpu.{json,md}`` and draws ``docs/images/robustness_cpu.png`` (:func:`plot_results`);
 ``--report_only`` does only that, from the cells finished so far. Resumable like table1: a finished cell is not rerun, an
-interrupted one resumes from its last checkpoint. Run the same command twice at once (one process per core, each
+interrupted one resumes from its last checkpoint. An S2L cell starts its main stage from the end of
+its S2L+R1+R4 twin's warm-up when that has passed it (the warm-up does not depend on the method). Run the same command twice at once (one process per core, each
 with ``OMP_NUM_THREADS=1``) and the two share the cells (:func:`claim`).
 """
 
@@ -234,7 +235,11 @@ def main(argv: list[str] | None = None) -> Path:
                 continue
             try:
                 settings = {"scribble_ratio": ratio, **({"scribble_style": style} if style != "skeleton" else {})}
-                record = table1.run_cell(args.dataset, method, 0, "cpu", root, out, args.seed, variant=variant, settings=settings)
+                # the warm-up trains on the scribbles alone, so an S2L cell starts from its S2L+R1+R4 twin's (table1 --warmup_from)
+                twin = out / table1.cell_name(args.dataset, "s2l_r1r4", 0, args.seed, variant)
+                warmup_from = twin if method != "s2l_r1r4" and (twin / "warmup").is_dir() else None
+                record = table1.run_cell(args.dataset, method, 0, "cpu", root, out, args.seed, variant=variant, settings=settings,
+                                         warmup_from=warmup_from, keep_warmup=True)  # fmt: skip
                 record.update(style=style, scribble_ratio=ratio, pixels=cell_pixels(cell),
                               label_free_choice=evaluate_label_free_choice(cell, args.dataset, root, args.seed))  # fmt: skip
                 if style == "strokes":

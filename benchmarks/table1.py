@@ -352,12 +352,13 @@ def method_label(record: dict) -> str:
 
 
 def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path, out: Path, seed: int,
-             warmup_from: Path | None = None, variant: str | None = None, settings: dict | None = None) -> dict:
+             warmup_from: Path | None = None, variant: str | None = None, settings: dict | None = None, keep_warmup: bool | None = None) -> dict:
     """Train and evaluate one cell (skipped when its record exists); returns its record.
 
     ``warmup_from``: a cell folder of the same dataset, fold and seed holding its end-of-warm-up checkpoint; a new
     scribble cell starts there (:func:`branch_from_warmup`) and trains only the main stage. ``variant`` names a cell
     trained and evaluated with the bundle overrides ``settings`` (an option against the authors' defaults).
+    ``keep_warmup``: an s2l_r1r4 cell keeps its end-of-warm-up copy for ``warmup_from`` (default: cells without a variant).
     """
     cell = out / cell_name(dataset, method, fold, seed, variant)
     settings = dict(settings or {})
@@ -390,7 +391,9 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
     resumed_from_epoch = int(checkpoints[-1].stem.split("=")[1]) if checkpoints else 0  # train_seconds counts from here
     done = threading.Event()
     keeper = threading.Thread(target=keep_warmup_copy, args=(cell, int(overrides["warmup_epochs"]), done, WARMUP_POLL_SECONDS), daemon=True)
-    if method == "s2l_r1r4" and not variant and not (cell / "warmup_from.json").is_file():  # for --warmup_from
+    if keep_warmup is None:
+        keep_warmup = not variant
+    if method == "s2l_r1r4" and keep_warmup and not (cell / "warmup_from.json").is_file():  # for --warmup_from
         keeper.start()
     try:
         train_seconds = _bundle("training", train_configs, {**common, **overrides, "method": method, "select_by": "iou", "resume": resume}, log)
