@@ -215,3 +215,25 @@ def test_scribble_next_leaves_labelled_images_out_and_follows_the_retrained_mode
     # after the training request above: the two labelled images are out of the pool, the rewritten model.pt ranks the rest
     answer, expected = scribble_next(server, list(server["unlabelled"]) + ([server["tile"]] if server["tile"] else []))
     assert_least_sure(answer, expected)
+
+
+def test_scribble_next_without_a_model_gives_the_first_unlabelled_image(tmp_path):
+    # the strategy on MONAI Label's own LocalDatastore, in the MONAI Label environment: no model.pt deployed yet
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    for name in ("b_image", "a_image"):
+        Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(studies / f"{name}.png")
+    bundle = tmp_path / "bundle"
+    shutil.copytree(REPO_ROOT / "bundles" / MODEL / "configs", bundle / "configs")
+    script = (
+        "import json, sys\n"
+        "from monailabel.datastore.local import LocalDatastore\n"
+        "from monai_scribble.monailabel_strategy import ScribbleNext\n"
+        "datastore = LocalDatastore(sys.argv[1], extensions=['*.png'])\n"
+        "print(json.dumps(ScribbleNext(sys.argv[2])({'strategy': 'scribble_next'}, datastore)))\n"
+    )
+    result = subprocess.run([str(VENV / "bin" / "python"), "-c", script, str(studies), str(bundle)], cwd=tmp_path, env=activated_env(),
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"id": "a_image"}
+    assert "no model deployed or trained yet" in result.stderr
