@@ -183,7 +183,14 @@ def plot_results(records: list[dict], path: str | os.PathLike | None = None):
 def write_results(out: Path, publish: bool) -> list[dict]:
     """``<out>/results.{json,md}`` of every finished cell in ``out`` (atomic); with ``publish``, copied to ``benchmarks/results``."""
     order = {"s2l_r1r4": 0, "s2l": 1}
-    records = [json.loads(path.read_text()) for path in sorted(out.glob("*/robustness_record.json"))]
+    records = []
+    for path in sorted(out.glob("*/robustness_record.json")):
+        record = json.loads(path.read_text())
+        if "scribble_accuracy_curve" not in record and (path.parent / "tensorboard").is_dir():  # the label-free choice's curve
+            epochs, values = table1.validation_curve(path.parent, tag="val_scribble_accuracy")
+            record["scribble_accuracy_curve"] = {"epochs": epochs, "val_scribble_accuracy": values}
+            path.write_text(json.dumps(record, indent=1) + "\n")
+        records.append(record)
     records.sort(key=lambda r: (order.get(r["method"], 9), r["style"], r["scribble_ratio"]))
     for name, text in (("results.json", json.dumps(records, indent=1) + "\n"), ("results.md", markdown(records))):
         temporary = out / f".{name}.{os.getpid()}"
