@@ -169,6 +169,7 @@ def plot_results(records: list[dict], path: str | os.PathLike | None = None):
                         label=f"{method} strokes at {r['scribble_ratio']:g} (skeleton-{budget:g} pixels)")  # fmt: skip
                 ax.plot([budget], [r["label_free_choice"]["metrics"][metric]["mean"]], "*", markersize=13, color=colour, alpha=0.4)
         ax.set_xlabel("scribble ratio (fraction of nuclei)")
+        ax.set_xlim(0, 1.05)
         ax.set_title(title)
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
