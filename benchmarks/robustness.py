@@ -80,16 +80,16 @@ def training_label_maps(dataset: str, data_root: Path, out: Path) -> dict[str, n
 
 def evaluate_label_free_choice(cell: Path, dataset: str, data_root: Path, seed: int) -> dict:
     """Test metrics of ``model_by_scribble.pt`` (``<cell>/by_scribble/``), its epoch and validation scribble accuracy."""
-    import torch
+    from monai_scribble.inference.model_file import read_model_file
 
     model = cell / "models" / "model_by_scribble.pt"
-    metadata = torch.load(model, weights_only=True)["metadata"]
-    out = cell / "by_scribble"
-    if not (out / "metrics.json").is_file():
-        args = {"dataset_dir": data_root / table1.DATASET_DIRS[dataset], "output_dir": out, "ckpt_dir": cell / "models", "datalist": cell / "datalist.json",
-                "model_file": model, "split": "test", "save_overlays": False, "num_workers": 0, "fold": 0, "seed": seed}  # fmt: skip
-        table1._bundle("evaluating", [table1.TRAIN, table1.DATASET_PRESETS / f"{dataset}.json", table1.EVALUATE], args, cell / "log.txt")
-    summary = json.loads((out / "metrics.json").read_text())
+    _, metadata = read_model_file(model, mmap=True)  # the metadata only
+    if (cell / "by_scribble" / "metrics.json").is_file():  # evaluated before an interruption
+        summary = json.loads((cell / "by_scribble" / "metrics.json").read_text())
+    else:
+        common = {"dataset_dir": data_root / table1.DATASET_DIRS[dataset], "ckpt_dir": cell / "models", "num_workers": 0, "fold": 0, "seed": seed}
+        summary, _ = table1.evaluate_test_split(cell, [table1.TRAIN, table1.DATASET_PRESETS / f"{dataset}.json"], common, cell / "log.txt",
+                                                "by_scribble", model_file=model)  # fmt: skip
     return {"metrics": summary["metrics"], "dataset_iou": summary["dataset_iou"], "epoch": metadata["epoch"],
             "val_scribble_accuracy": metadata["value"]}  # fmt: skip
 

@@ -451,11 +451,17 @@ def evaluate_with_watershed(cell: Path, train_configs: list[Path], common: dict,
     The same evaluation as the cell's own with ``--watershed_split true`` (docs/method.md#ext-watershed); returns
     ``{"metrics", "dataset_iou", "eval_seconds"}``.
     """
-    out = cell / "watershed"
-    args = {**common, "output_dir": out, "datalist": cell / "datalist.json", "split": "test", "watershed_split": True, "save_overlays": False}
-    seconds = _bundle("evaluating", [*train_configs, EVALUATE], args, log)
-    summary = json.loads((out / "metrics.json").read_text())
+    summary, seconds = evaluate_test_split(cell, train_configs, common, log, "watershed", watershed_split=True)
     return {"metrics": summary["metrics"], "dataset_iou": summary["dataset_iou"], "eval_seconds": round(seconds, 1)}
+
+
+def evaluate_test_split(cell: Path, train_configs: list[Path], common: dict, log: Path, folder: str, **overrides) -> tuple[dict, float]:
+    """Evaluate the cell's test images again into ``<cell>/<folder>/`` with the bundle ``overrides`` (its own datalist, no
+    overlays); returns the ``metrics.json`` summary and the seconds it took."""
+    out = cell / folder
+    args = {**common, "output_dir": out, "datalist": cell / "datalist.json", "split": "test", "save_overlays": False, **overrides}
+    seconds = _bundle("evaluating", [*train_configs, EVALUATE], args, log)
+    return json.loads((out / "metrics.json").read_text()), seconds
 
 
 def cell_command(dataset: str, method: str, fold: int, profile: str, seed: int, variant: str | None = None,

@@ -22,6 +22,7 @@ from monailabel.interfaces.datastore import Datastore
 from monailabel.interfaces.tasks.strategy import Strategy
 
 from monai_scribble.pseudo_labels import ModelFileRanking, PseudoLabelConfig
+from monai_scribble.pseudo_labels.scribble_next import SHARE_COLUMNS
 from monai_scribble.utils.precision import default_amp_dtype
 
 __all__ = ["ScribbleNext"]
@@ -66,4 +67,4 @@ class ScribbleNext(Strategy):
         best = rows[0]
         logger.info("scribble_next: %s (%.1f %% of its pixels unconfident; %d unlabelled images ranked)",
                     best["id"], 100 * best["unconfident_share"], len(rows))  # fmt: skip
-        return {"id": best["id"], **{key: best[key] for key in ("unconfident_share", "nucleus_share", "background_share")}}
+        return {"id": best["id"], **{key: best[key] for key in SHARE_COLUMNS}}

@@ -49,11 +49,11 @@ DSB_MODALITIES: dict[str, str] = {"dsb_fluo": "fluorescence", "dsb_bf": "brightf
 DATASETS: tuple[str, ...] = ("synthetic", "dsb_fluo", "dsb_bf", "dsb_histo", "monuseg", "folder")
 SPLIT_KEYS: tuple[str, str, str] = ("training", "validation", "test")
 SCRIBBLE_CACHE_VERSION = 1
-NUM_SYNTHETIC_IMAGES = 40
+NUM_SYNTHETIC_IMAGES = 40  # the bundle's num_synthetic_images default: the CPU demo's data
 SCRIBBLE_STYLES = {"skeleton": synthesize_scribble, "strokes": synthesize_strokes}
 """``--scribble_style`` -> the generator of the scribbles synthesised from label maps: the S2L skeletons
 (:func:`~monai_scribble.data.scribbles.synthesize_scribble`) or hand-drawn-like strokes
-(:func:`~monai_scribble.data.strokes.synthesize_strokes`)."""  # the bundle's num_synthetic_images default: the CPU demo's data
+(:func:`~monai_scribble.data.strokes.synthesize_strokes`)."""
 LABEL_KINDS: tuple[str, ...] = ("scribble", "scribble_zero_unlabeled")
 """``scribble``: our datalist items ``{id, image, scribble[, label]}``; ``scribble_zero_unlabeled``: MONAI Label
 items ``{image, label}`` whose ``label`` is a scribble drawn in MONAI Label (0 unlabeled, 1 background, 2 nucleus)."""

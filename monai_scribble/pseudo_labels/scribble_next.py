@@ -29,10 +29,12 @@ from monai_scribble.inference.model_file import load_model_file
 from monai_scribble.pseudo_labels.config import PseudoLabelConfig
 from monai_scribble.utils.distributed import unwrap
 
-__all__ = ["SCRIBBLE_NEXT_FILE", "ModelFileRanking", "ScribbleNextWriter", "rank_images_to_scribble", "unconfident_shares"]
+__all__ = ["SCRIBBLE_NEXT_FILE", "SHARE_COLUMNS", "ModelFileRanking", "ScribbleNextWriter", "rank_images_to_scribble", "unconfident_shares"]
 
 SCRIBBLE_NEXT_FILE = "scribble_next.csv"
 COLUMNS = ("rank", "id", "image", "scribbled", "unconfident_share", "nucleus_share", "background_share")
+SHARE_COLUMNS = COLUMNS[4:]
+"""The shares of an image's pixels with no / a nucleus / a background pseudo-label (:func:`unconfident_shares`)."""
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +69,12 @@ def rank_images_to_scribble(
     probabilities = foreground_probabilities(network, images, inferer, device)
     rows = [{"id": item["id"], "image": str(item["image"]), "scribbled": int(bool(item.get("scribble"))), **unconfident_shares(p, config)}
             for item, p in zip(items, probabilities)]  # fmt: skip
-    rows.sort(key=lambda row: (-row["unconfident_share"], row["id"]))
+    return _ranked(rows)
+
+
+def _ranked(rows: list[dict]) -> list[dict]:
+    """``rows`` most unconfident first (ties by id), each with its ``rank`` (from 1) first."""
+    rows = sorted(rows, key=lambda row: (-row["unconfident_share"], row["id"]))
     return [{"rank": rank, **row} for rank, row in enumerate(rows, start=1)]
 
 
@@ -165,7 +172,6 @@ class ModelFileRanking:
         todo = [{"id": image_id, "image": key[0]} for image_id, key in keys.items() if key not in self._shares]
         for start in range(0, len(todo), self.chunk):
             for row in rank_images_to_scribble(self._network, todo[start : start + self.chunk], self.config, self.inferer, self.device):
-                self._shares[keys[row["id"]]] = {k: row[k] for k in ("unconfident_share", "nucleus_share", "background_share")}
+                self._shares[keys[row["id"]]] = {k: row[k] for k in SHARE_COLUMNS}
         rows = [{"id": image_id, "image": key[0], **self._shares[key]} for image_id, key in keys.items()]
-        rows.sort(key=lambda row: (-row["unconfident_share"], row["id"]))
-        return [{"rank": rank, **row} for rank, row in enumerate(rows, start=1)]
+        return _ranked(rows)
