@@ -1,4 +1,5 @@
-"""Ignite handlers: stage switch, checkpoints, model loading, metric files, the scribble-accuracy metric, data-parallel buffer broadcast."""
+"""Ignite handlers: stage switch, checkpoints, model loading, metric files, the label-free selection metrics (scribble accuracy,
+scribble instances), data-parallel buffer broadcast."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from monai_scribble.handlers.checkpoint import BestModelSaver, FinalModelSaver, 
 from monai_scribble.handlers.metrics_writer import InstanceMetricsWriter, write_metrics
 from monai_scribble.handlers.model_loader import ModelLoader
 from monai_scribble.handlers.scribble_accuracy import ScribbleAccuracy
+from monai_scribble.handlers.scribble_instances import ScribbleInstanceAccuracy
 from monai_scribble.handlers.stage_switch import MAIN, WARMUP, StageSwitchHandler
 
 __all__ = [
@@ -18,6 +20,7 @@ __all__ = [
     "ModelLoader",
     "RandomStates",
     "ScribbleAccuracy",
+    "ScribbleInstanceAccuracy",
     "StageSwitchHandler",
     "TrainingCheckpointHandler",
     "WARMUP",

@@ -114,6 +114,7 @@ class RandomStates:
 OPTIONAL_ENTRIES = {
     "rng": "the resumed run draws other augmentations",
     "best_by_scribble": "model_by_scribble.pt is chosen among the resumed run's validations only",
+    "best_by_scribble_instances": "model_by_scribble_instances.pt is chosen among the resumed run's validations only",
 }
 """Checkpoint entries added after checkpoints were first written: a checkpoint without them still resumes (with this warning)."""
 

@@ -18,8 +18,13 @@ class ScribbleAccuracy(Metric):
     """Ignite metric: correct / scribbled pixels over all validation images (pooled, not per image).
 
     ``update`` takes ``(preds, scribbles)``: sequences (decollated) or batches of the tensors accepted by
-    :func:`~monai_scribble.metrics.scribble_accuracy`.
+    :func:`~monai_scribble.metrics.scribble_accuracy`. Subclasses pool other per-image counts the same way
+    (:meth:`counts`).
     """
+
+    def counts(self, pred: torch.Tensor, scribble: torch.Tensor) -> tuple[int, int]:
+        """(hits, total) of one image: here correct and scribbled pixels."""
+        return scribble_accuracy(pred, scribble)
 
     @reinit__is_reduced
     def reset(self) -> None:
@@ -30,7 +35,7 @@ class ScribbleAccuracy(Metric):
     def update(self, output: tuple[Sequence[torch.Tensor], Sequence[torch.Tensor]]) -> None:
         preds, scribbles = output
         for pred, scribble in zip(preds, scribbles):
-            correct, total = scribble_accuracy(pred, scribble)
+            correct, total = self.counts(pred, scribble)
             self._correct += correct
             self._total += total
 

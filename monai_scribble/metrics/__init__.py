@@ -1,4 +1,5 @@
-"""Metrics: foreground IoU, legacy and corrected mDice, AJI, PQ, detection F1, scribble accuracy.
+"""Metrics: foreground IoU, legacy and corrected mDice, AJI, PQ, detection F1, scribble accuracy, scribble
+instance matches.
 
 Definitions and the paper's protocol: docs/method.md#evaluation.
 """
@@ -10,6 +11,7 @@ from monai_scribble.metrics.foreground_iou import dataset_foreground_iou, foregr
 from monai_scribble.metrics.instance_metrics import aggregated_jaccard_index, detection_counts, detection_scores
 from monai_scribble.metrics.mdice import mdice, mdice_legacy, object_dice_scores
 from monai_scribble.metrics.scribble_accuracy import scribble_accuracy
+from monai_scribble.metrics.scribble_instances import scribble_instance_matches
 
 __all__ = [
     "METRIC_NAMES",
@@ -23,5 +25,6 @@ __all__ = [
     "mdice_legacy",
     "object_dice_scores",
     "scribble_accuracy",
+    "scribble_instance_matches",
     "summarize",
 ]

@@ -12,6 +12,7 @@ from monai_scribble.engines.model_selection import selection_metric
         ("auto", [{"label": "a.png"}, {}], "val_scribble_accuracy"),
         ("scribble", [{"label": "a.png"}], "val_scribble_accuracy"),
         ("iou", [{"label": "a.png"}], "val_iou"),
+        ("scribble_instances", [{}], "val_scribble_instances"),
     ],
 )
 def test_selection_metric(select_by, items, expected):

@@ -30,7 +30,7 @@ from monai_scribble.utils.checkpoint_files import find_last_checkpoint
         ({"ema_background_threshold": 1.0}, "--ema_background_threshold: must be a number in (0.5, 1), got 1.0"),
         ({"batch_size": 0}, "--batch_size: must be an integer >= 1, got 0; or auto (the authors' min(30, training images))"),
         ({"method": "s2l_r2"}, "--method: unknown value 's2l_r2'; choose one of supervised, scribble_only, s2l, s2l_r1, s2l_r4, s2l_r1r4"),
-        ({"select_by": "dice"}, "--select_by: unknown value 'dice'; choose one of auto, iou, scribble"),
+        ({"select_by": "dice"}, "--select_by: unknown value 'dice'; choose one of auto, iou, scribble, scribble_instances"),
         ({"resume": "maybe"}, "--resume: must be true or false, got 'maybe'"),
         ({"learning_rate": -1}, "--learning_rate: must be a number in (0, inf], got -1"),
         ({"encoder_layout": "timm"}, "--encoder_layout: unknown value 'timm'; choose one of monai, torchvision"),

@@ -62,19 +62,22 @@ def test_run_and_training_ids_do_the_same(tmp_path):
     assert ranked[0].startswith("rank,id,image,scribbled,unconfident_share") and {line.split(",")[1] for line in ranked[1:]} == training_ids
 
 
-def test_scribble_based_model_selection(tmp_path):
-    workflow = run_workflow(tmp_path, max_epochs=1, select_by="scribble")
+@pytest.mark.parametrize("select_by, metric", [("scribble", "val_scribble_accuracy"), ("scribble_instances", "val_scribble_instances")])
+def test_scribble_based_model_selection(tmp_path, select_by, metric):
+    workflow = run_workflow(tmp_path, max_epochs=1, select_by=select_by)
     evaluator = workflow.parser.get_parsed_content("validate#evaluator")
-    accuracy = evaluator.state.metrics["val_scribble_accuracy"]
-    assert 0.0 <= accuracy <= 1.0 and "val_iou" not in evaluator.state.metrics
-    assert (tmp_path / "models" / "model.pt").is_file()
-    assert not (tmp_path / "models" / "model_by_scribble.pt").exists()  # selected by scribbles already: no second choice
+    assert 0.0 <= evaluator.state.metrics[metric] <= 1.0 and set(evaluator.state.metrics) == {metric}
+    assert torch.load(tmp_path / "models" / "model.pt", weights_only=True)["metadata"]["metric"] == metric
+    assert not list((tmp_path / "models").glob("model_by_*.pt"))  # selected without masks already: no second choice
 
 
-def test_selection_by_iou_also_keeps_the_model_validation_scribbles_would_pick(tmp_path):
+def test_selection_by_iou_also_keeps_the_models_validation_scribbles_would_pick(tmp_path):
     workflow = run_workflow(tmp_path, max_epochs=3, warmup_epochs=1, select_by="iou")
     metrics = workflow.parser.get_parsed_content("validate#evaluator").state.metrics
-    assert {"val_iou", "val_scribble_accuracy"} <= set(metrics)
+    assert set(metrics) == {"val_iou", "val_scribble_accuracy", "val_scribble_instances"}
+    by_instances = torch.load(tmp_path / "models" / "model_by_scribble_instances.pt", weights_only=True)["metadata"]
+    assert by_instances["metric"] == "val_scribble_instances"
+    assert by_instances["value"] == workflow.parser.get_parsed_content("validate#label_free_instances_model").best
     by_iou = torch.load(tmp_path / "models" / "model.pt", weights_only=True)["metadata"]
     by_scribble = torch.load(tmp_path / "models" / "model_by_scribble.pt", weights_only=True)["metadata"]
     assert (by_iou["metric"], by_scribble["metric"]) == ("val_iou", "val_scribble_accuracy")
