@@ -78,20 +78,29 @@ def training_label_maps(dataset: str, data_root: Path, out: Path) -> dict[str, n
     return {sample.id: read_instance_label(sample.label) for sample in split["training"]}
 
 
-def evaluate_label_free_choice(cell: Path, dataset: str, data_root: Path, seed: int) -> dict:
-    """Test metrics of ``model_by_scribble.pt`` (``<cell>/by_scribble/``), its epoch and validation scribble accuracy."""
+LABEL_FREE_CHOICES = {"label_free_choice": "val_scribble_accuracy", "label_free_instances_choice": "val_scribble_instances"}
+"""Record key -> the label-free metric whose model (``LABEL_FREE_MODELS``) it evaluates."""
+
+
+def evaluate_label_free_choice(cell: Path, dataset: str, data_root: Path, seed: int, metric: str = "val_scribble_accuracy") -> dict | None:
+    """Test metrics of the model the validation scribbles alone pick by ``metric`` (``model_by_scribble.pt`` for pixel
+    accuracy, evaluated into ``<cell>/by_scribble/``; ``model_by_scribble_instances.pt``, ``by_scribble_instances/``), its
+    epoch and its ``metric``; ``None`` where the cell has no such model (trained before the bundle kept it)."""
+    from monai_scribble.engines.model_selection import LABEL_FREE_MODELS
     from monai_scribble.inference.model_file import read_model_file
 
-    model = cell / "models" / "model_by_scribble.pt"
+    model = cell / "models" / LABEL_FREE_MODELS[metric]
+    if not model.is_file():
+        return None
+    run_id = model.stem.replace("model_", "")
     _, metadata = read_model_file(model, mmap=True)  # the metadata only
-    if (cell / "by_scribble" / "metrics.json").is_file():  # evaluated before an interruption
-        summary = json.loads((cell / "by_scribble" / "metrics.json").read_text())
+    if (cell / run_id / "metrics.json").is_file():  # evaluated before an interruption
+        summary = json.loads((cell / run_id / "metrics.json").read_text())
     else:
         common = {"dataset_dir": data_root / table1.DATASET_DIRS[dataset], "ckpt_dir": cell / "models", "num_workers": 0, "fold": 0, "seed": seed}
         summary, _ = table1.evaluate_test_split(cell, [table1.TRAIN, table1.DATASET_PRESETS / f"{dataset}.json"], common, cell / "log.txt",
-                                                "by_scribble", model_file=model)  # fmt: skip
-    return {"metrics": summary["metrics"], "dataset_iou": summary["dataset_iou"], "epoch": metadata["epoch"],
-            "val_scribble_accuracy": metadata["value"]}  # fmt: skip
+                                                run_id, model_file=model)  # fmt: skip
+    return {"metrics": summary["metrics"], "dataset_iou": summary["dataset_iou"], "epoch": metadata["epoch"], metric: metadata["value"]}
 
 
 def cell_pixels(cell: Path) -> dict:
@@ -132,16 +141,41 @@ def claim(cell: Path) -> bool:
     return False
 
 
+def instances_choice(record: dict) -> tuple[dict, int, bool] | None:
+    """``(test metric means, epoch, from the study)`` of the model chosen by validation scribble instances: the cell's
+    ``model_by_scribble_instances.pt`` or, for a cell trained before the bundle kept it, its selection study's choice."""
+    if "label_free_instances_choice" in record:
+        choice = record["label_free_instances_choice"]
+        return {name: value["mean"] for name, value in choice["metrics"].items()}, choice["epoch"], False
+    if "selection_study" in record:
+        choice = record["selection_study"]["criteria"]["scribble_instances"]
+        return choice, choice["epoch"], True
+    return None
+
+
 def markdown(records: list[dict]) -> str:
     lines = ["| method | scribbles | ratio | labelled px (nucleus / background) | by validation IoU: mDice legacy / IoU (epoch) "
-             "| by validation scribbles: mDice legacy / IoU (epoch) | IoU gap | train s |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "| by validation scribbles: mDice legacy / IoU (epoch) | IoU gap | by scribble instances: mDice legacy / IoU (epoch) "
+             "| IoU gap | train s |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    studied = False
     for r in records:
         m, s = r["metrics"], r["label_free_choice"]
         gap = m["iou"]["mean"] - s["metrics"]["iou"]["mean"]
+        by_instances = instances_choice(r)
+        if by_instances is None:
+            instances = "n/a | n/a"
+        else:
+            means, epoch, from_study = by_instances
+            studied |= from_study
+            instances = (f"{means['mdice_legacy']:.4f} / {means['iou']:.4f} ({epoch}){' †' if from_study else ''} | "
+                         f"{m['iou']['mean'] - means['iou']:+.4f}")  # fmt: skip
         lines.append(f"| {r['method']} | {r['style']} | {r['scribble_ratio']:g} | {r['pixels']['nucleus_pixels']} / {r['pixels']['background_pixels']} | "
                      f"{m['mdice_legacy']['mean']:.4f} / {m['iou']['mean']:.4f} ({r['convergence']['best_epoch']}) | "
                      f"{s['metrics']['mdice_legacy']['mean']:.4f} / {s['metrics']['iou']['mean']:.4f} ({s['epoch']}) | {gap:+.4f} | "
-                     f"{r['train_seconds']:.0f}{' (resumed)' if r.get('resumed') else ''} |")  # fmt: skip
+                     f"{instances} | {r['train_seconds']:.0f}{' (resumed)' if r.get('resumed') else ''} |")  # fmt: skip
+    if studied:
+        lines.append("\n† chosen by `benchmarks/selection_study.py` among the cell's kept training checkpoints (epochs in "
+                     "`selection_study.epochs`; the cell was trained before the bundle kept `model_by_scribble_instances.pt`).")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -191,6 +225,10 @@ def write_results(out: Path, publish: bool) -> list[dict]:
             epochs, values = table1.validation_curve(path.parent, tag="val_scribble_accuracy")
             record["scribble_accuracy_curve"] = {"epochs": epochs, "val_scribble_accuracy": values}
             path.write_text(json.dumps(record, indent=1) + "\n")
+        study = path.parent / "selection_study.json"  # benchmarks/selection_study.py on the cell's kept checkpoints
+        if study.is_file() and "summary" in (study_result := json.loads(study.read_text())):
+            epochs = [row["epoch"] for row in study_result["checkpoints"]]
+            record["selection_study"] = {"epochs": [min(epochs), max(epochs)], "checkpoints": len(epochs), **study_result["summary"]}
         records.append(record)
     records.sort(key=lambda r: (order.get(r["method"], 9), r["style"], r["scribble_ratio"]))
     for name, text in (("results.json", json.dumps(records, indent=1) + "\n"), ("results.md", markdown(records))):
@@ -216,6 +254,8 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--data_root", default=None)
     parser.add_argument("--out", default="runs/robustness")
     parser.add_argument("--publish", action="store_true")
+    parser.add_argument("--keep_checkpoints", action="store_true",
+                        help="keep every training checkpoint of the cells trained from now on (for benchmarks/selection_study.py; ~0.3 GB each)")
     parser.add_argument("--report_only", action="store_true", help="write (and with --publish publish) the results of the finished cells; run none")
     args = parser.parse_args(argv)
     root = Path(args.data_root or default_data_root()).resolve()
@@ -235,6 +275,7 @@ def main(argv: list[str] | None = None) -> Path:
         cells.append((f"strokes-budget{args.strokes_budget:g}", "strokes", json.loads(budget.read_text())["stroke_ratio"]))
     cells += [(f"ratio{r:g}", "skeleton", r) for r in args.ratios[1:]]
 
+    keep = {"train#checkpoint#n_saved": 10**6} if args.keep_checkpoints else None  # for benchmarks/selection_study.py
     for method in args.methods:
         for variant, style, ratio in cells:
             cell = out / table1.cell_name(args.dataset, method, 0, args.seed, variant)
@@ -247,9 +288,12 @@ def main(argv: list[str] | None = None) -> Path:
                 twin = out / table1.cell_name(args.dataset, "s2l_r1r4", 0, args.seed, variant)
                 warmup_from = twin if method != "s2l_r1r4" and (twin / "warmup").is_dir() else None
                 record = table1.run_cell(args.dataset, method, 0, "cpu", root, out, args.seed, variant=variant, settings=settings,
-                                         warmup_from=warmup_from, keep_warmup=True)  # fmt: skip
-                record.update(style=style, scribble_ratio=ratio, pixels=cell_pixels(cell),
-                              label_free_choice=evaluate_label_free_choice(cell, args.dataset, root, args.seed))  # fmt: skip
+                                         warmup_from=warmup_from, keep_warmup=True, training_overrides=keep)  # fmt: skip
+                record.update(style=style, scribble_ratio=ratio, pixels=cell_pixels(cell))
+                for key, metric in LABEL_FREE_CHOICES.items():
+                    choice = evaluate_label_free_choice(cell, args.dataset, root, args.seed, metric)
+                    if choice is not None:
+                        record[key] = choice
                 if style == "strokes":
                     record["strokes_budget"] = json.loads(budget.read_text())
                 record_path.write_text(json.dumps(record, indent=1) + "\n")

@@ -352,13 +352,16 @@ def method_label(record: dict) -> str:
 
 
 def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path, out: Path, seed: int,
-             warmup_from: Path | None = None, variant: str | None = None, settings: dict | None = None, keep_warmup: bool | None = None) -> dict:
+             warmup_from: Path | None = None, variant: str | None = None, settings: dict | None = None, keep_warmup: bool | None = None,
+             training_overrides: dict | None = None) -> dict:
     """Train and evaluate one cell (skipped when its record exists); returns its record.
 
     ``warmup_from``: a cell folder of the same dataset, fold and seed holding its end-of-warm-up checkpoint; a new
     scribble cell starts there (:func:`branch_from_warmup`) and trains only the main stage. ``variant`` names a cell
     trained and evaluated with the bundle overrides ``settings`` (an option against the authors' defaults).
     ``keep_warmup``: an s2l_r1r4 cell keeps its end-of-warm-up copy for ``warmup_from`` (default: cells without a variant).
+    ``training_overrides``: bundle overrides of the training call only that do not change what is trained (e.g. how
+    many checkpoints are kept); not part of the record.
     """
     cell = out / cell_name(dataset, method, fold, seed, variant)
     settings = dict(settings or {})
@@ -396,7 +399,7 @@ def run_cell(dataset: str, method: str, fold: int, profile: str, data_root: Path
     if method == "s2l_r1r4" and keep_warmup and not (cell / "warmup_from.json").is_file():  # for --warmup_from
         keeper.start()
     try:
-        train_seconds = _bundle("training", train_configs, {**common, **overrides, "method": method, "select_by": "iou", "resume": resume}, log)
+        train_seconds = _bundle("training", train_configs, {**common, **overrides, "method": method, "select_by": "iou", "resume": resume, **(training_overrides or {})}, log)
     finally:
         done.set()
     if not split_file.is_file():

@@ -31,13 +31,28 @@ def test_stroke_ratio_matches_the_skeletons_labelled_pixels(label_maps):
         assert abs(robustness.labelled_pixels(label_maps, "strokes", other, 0) - skeleton_px) >= abs(stroke_px - skeleton_px)
 
 
-def test_markdown_row_gives_both_choices_and_their_gap():
-    metrics = {"mdice_legacy": {"mean": 0.7}, "iou": {"mean": 0.6}}
-    label_free = {"metrics": {"mdice_legacy": {"mean": 0.65}, "iou": {"mean": 0.5}}, "epoch": 40}
-    record = {"method": "s2l", "style": "strokes", "scribble_ratio": 0.125, "pixels": {"nucleus_pixels": 10, "background_pixels": 20},
-              "metrics": metrics, "label_free_choice": label_free, "convergence": {"best_epoch": 90}, "train_seconds": 12.3}  # fmt: skip
-    row = robustness.markdown([record]).splitlines()[-1]
-    assert row == "| s2l | strokes | 0.125 | 10 / 20 | 0.7000 / 0.6000 (90) | 0.6500 / 0.5000 (40) | +0.1000 | 12 |"
+METRICS = {"mdice_legacy": {"mean": 0.7}, "iou": {"mean": 0.6}}
+BY_SCRIBBLE = {"metrics": {"mdice_legacy": {"mean": 0.65}, "iou": {"mean": 0.5}}, "epoch": 40}
+RECORD = {"method": "s2l", "style": "strokes", "scribble_ratio": 0.125, "pixels": {"nucleus_pixels": 10, "background_pixels": 20},
+          "metrics": METRICS, "label_free_choice": BY_SCRIBBLE, "convergence": {"best_epoch": 90}, "train_seconds": 12.3}  # fmt: skip
+BY_INSTANCES = {"metrics": {"mdice_legacy": {"mean": 0.69}, "iou": {"mean": 0.58}}, "epoch": 80}
+STUDY = {"epochs": [70, 300], "criteria": {"scribble_instances": {"mdice_legacy": 0.68, "iou": 0.55, "epoch": 100}}}
+
+
+@pytest.mark.parametrize(
+    "extra, row",
+    [
+        ({}, "| s2l | strokes | 0.125 | 10 / 20 | 0.7000 / 0.6000 (90) | 0.6500 / 0.5000 (40) | +0.1000 | n/a | n/a | 12 |"),
+        ({"label_free_instances_choice": BY_INSTANCES, "selection_study": STUDY},  # the cell's own model wins over the study
+         "| s2l | strokes | 0.125 | 10 / 20 | 0.7000 / 0.6000 (90) | 0.6500 / 0.5000 (40) | +0.1000 | 0.6900 / 0.5800 (80) | +0.0200 | 12 |"),
+        ({"selection_study": STUDY},
+         "| s2l | strokes | 0.125 | 10 / 20 | 0.7000 / 0.6000 (90) | 0.6500 / 0.5000 (40) | +0.1000 | 0.6800 / 0.5500 (100) † | +0.0500 | 12 |"),
+    ],
+)
+def test_markdown_row_gives_each_choice_and_its_gap(extra, row):
+    lines = robustness.markdown([{**RECORD, **extra}]).splitlines()
+    assert row in lines and lines.index(row) == 2
+    assert any(line.startswith("† chosen by `benchmarks/selection_study.py`") for line in lines) == ("†" in row)
 
 
 def test_a_cell_is_claimed_by_one_live_process_at_a_time(tmp_path):
