@@ -142,14 +142,16 @@ def claim(cell: Path) -> bool:
 
 
 def instances_choice(record: dict) -> tuple[dict, int, bool] | None:
-    """``(test metric means, epoch, from the study)`` of the model chosen by validation scribble instances: the cell's
-    ``model_by_scribble_instances.pt`` or, for a cell trained before the bundle kept it, its selection study's choice."""
-    if "label_free_instances_choice" in record:
-        choice = record["label_free_instances_choice"]
-        return {name: value["mean"] for name, value in choice["metrics"].items()}, choice["epoch"], False
+    """``(test metric means, epoch, from the study)`` of the model chosen by validation scribble instances: the choice
+    of the cell's selection study where it has one (every kept checkpoint, scored as the bundle scores validations),
+    else the cell's ``model_by_scribble_instances.pt`` (a cell resumed from a checkpoint written before the bundle
+    kept that model chose it among the resumed validations only)."""
     if "selection_study" in record:
         choice = record["selection_study"]["criteria"]["scribble_instances"]
         return choice, choice["epoch"], True
+    if "label_free_instances_choice" in record:
+        choice = record["label_free_instances_choice"]
+        return {name: value["mean"] for name, value in choice["metrics"].items()}, choice["epoch"], False
     return None
 
 
@@ -175,7 +177,7 @@ def markdown(records: list[dict]) -> str:
                      f"{instances} | {r['train_seconds']:.0f}{' (resumed)' if r.get('resumed') else ''} |")  # fmt: skip
     if studied:
         lines.append("\n† chosen by `benchmarks/selection_study.py` among the cell's kept training checkpoints (epochs in "
-                     "`selection_study.epochs`; the cell was trained before the bundle kept `model_by_scribble_instances.pt`).")  # fmt: skip
+                     "`selection_study.epochs`), scoring them as the bundle scores its validations.")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

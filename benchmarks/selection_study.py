@@ -151,15 +151,17 @@ def choose(rows: list[dict], criterion: str) -> dict:
     return rows[best]
 
 
-def checkpoints(run: Path, wait_for: int | None):
-    """``(epoch, path)`` of ``run``'s training checkpoints, and of those pruned whose validation is cached; with
+def checkpoints(run: Path, wait_for: int | None, earlier: Path | None = None):
+    """``(epoch, path)`` of ``run``'s training checkpoints (its warm-up copy's too, ``benchmarks/table1.py``), of those
+    pruned whose validation is cached, and of ``earlier``'s (a re-run of the same command) before them; with
     ``wait_for``, also each one written later, up to that epoch's (the bundle writes a checkpoint under a temporary
     name and renames it when complete)."""
     seen: set[int] = set()
     while True:
         found = {int(p.stem.split("=")[1]): p for p in run.glob(f"{CACHE}/epoch=*.npz") if ".partial" not in p.name}
         found = {epoch: run / "checkpoints" / f"checkpoint_epoch={epoch}.pt" for epoch in found}
-        found.update({int(p.stem.split("=")[1]): p for p in run.glob("checkpoints/checkpoint_epoch=*.pt")})
+        for folder in ([earlier / "checkpoints"] if earlier else []) + [run / "warmup" / "checkpoints", run / "checkpoints"]:
+            found.update({int(p.stem.split("=")[1]): p for p in folder.glob("checkpoint_epoch=*.pt")})
         for epoch in sorted(set(found) - seen):
             seen.add(epoch)
             yield epoch, found[epoch]
@@ -174,14 +176,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--wait_for", type=int, default=None, metavar="EPOCH",
                         help="follow a run still training: take each checkpoint as it is written, up to this epoch's")
+    parser.add_argument("--earlier", type=Path, default=None, metavar="RUN_DIR",
+                        help="a re-run of RUN_DIR's training command (e.g. with a smaller --max_epochs) whose checkpoints fill in those "
+                             "RUN_DIR did not keep; each one's validation IoU must equal the one RUN_DIR logged at that epoch")
     parser.add_argument("--ema_momentum", type=float, default=0.2, help="weight of the newest validation (the bundle's ema_momentum)")
     args = parser.parse_args(argv)
     out = args.out or args.run / "selection_study.json"
     done = {row["epoch"]: row for row in json.loads(out.read_text())["checkpoints"]} if out.is_file() else {}
     parts = bundle_parts(args.run)
     network = parts["network"]
+    logged = dict(zip(*table1.validation_curve(args.run, tag="val_iou"))) if args.earlier else {}
     rows, ema = [], None
-    for epoch, path in checkpoints(args.run, args.wait_for):
+    for epoch, path in checkpoints(args.run, args.wait_for, args.earlier):
         start = time.perf_counter()
         cached = args.run / CACHE / f"epoch={epoch}.npz"
         if not cached.is_file() or not (epoch in done and "test" in done[epoch]):
@@ -189,6 +195,9 @@ def main(argv: list[str] | None = None) -> dict:
         validation = cached_validation(cached, network, parts)
         scores, ema = validation_scores(validation, ema, args.ema_momentum, parts["min_size"])
         del validation
+        if args.earlier and args.earlier in path.parents and not abs(scores["val_iou"] - logged.get(epoch, np.nan)) <= 1e-3:
+            raise SystemExit(f"{path}: validation IoU {scores['val_iou']:.6f}, but {args.run} logged {logged.get(epoch)} at epoch {epoch}; "
+                             f"--earlier must be a re-run of the same training command")
         if epoch in done and "test" in done[epoch]:
             test = done[epoch]["test"]
         else:
