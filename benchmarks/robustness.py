@@ -176,14 +176,16 @@ def markdown(records: list[dict]) -> str:
                      f"{s['metrics']['mdice_legacy']['mean']:.4f} / {s['metrics']['iou']['mean']:.4f} ({s['epoch']}) | {gap:+.4f} | "
                      f"{instances} | {r['train_seconds']:.0f}{' (resumed)' if r.get('resumed') else ''} |")  # fmt: skip
     if studied:
-        lines.append("\n† chosen by `benchmarks/selection_study.py` among the cell's kept training checkpoints (epochs in "
-                     "`selection_study.epochs`), scoring them as the bundle scores its validations.")  # fmt: skip
+        lines.append("\n† chosen by `benchmarks/selection_study.py` among the kept training checkpoints of the cell, or of a re-run "
+                     "of its command that reproduces it (`selection_study.run`; epochs in `selection_study.epochs`), scoring them "
+                     "as the bundle scores its validations.")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
 def plot_results(records: list[dict], path: str | os.PathLike | None = None):
     """Test IoU and legacy mDice against the scribble ratio, per method: skeletons as lines, the strokes cell as a marker at
-    the skeleton ratio whose labelled pixels it matches; dashed: the model chosen by validation scribbles. Returns the figure."""
+    the skeleton ratio whose labelled pixels it matches; dashed: the model chosen by validation scribbles (pixel accuracy);
+    crosses, dotted: by validation scribble instances (where measured). Returns the figure."""
     import matplotlib
 
     if path is not None:
@@ -199,11 +201,16 @@ def plot_results(records: list[dict], path: str | os.PathLike | None = None):
             ax.plot(x, [r["metrics"][metric]["mean"] for r in skeletons], "o-", color=colour, label=f"{method} skeletons (by val IoU)")
             ax.plot(x, [r["label_free_choice"]["metrics"][metric]["mean"] for r in skeletons], "o--", color=colour, alpha=0.5,
                     label=f"{method} skeletons (by val scribbles)")  # fmt: skip
+            by_instances = [(r["scribble_ratio"], choice[0][metric]) for r in skeletons if (choice := instances_choice(r))]
+            if by_instances:
+                ax.plot(*zip(*by_instances), "x:", color=colour, markersize=8, label=f"{method} skeletons (by val scribble instances)")
             for r in (r for r in records if r["method"] == method and r["style"] == "strokes"):
                 budget = r["strokes_budget"]["skeleton_ratio"]
                 ax.plot([budget], [r["metrics"][metric]["mean"]], "*", markersize=13, color=colour,
                         label=f"{method} strokes at {r['scribble_ratio']:g} (skeleton-{budget:g} pixels)")  # fmt: skip
                 ax.plot([budget], [r["label_free_choice"]["metrics"][metric]["mean"]], "*", markersize=13, color=colour, alpha=0.4)
+                if choice := instances_choice(r):
+                    ax.plot([budget], [choice[0][metric]], "x", markersize=10, color=colour)
         ax.set_xlabel("scribble ratio (fraction of nuclei)")
         ax.set_xlim(0, 1.05)
         ax.set_title(title)
