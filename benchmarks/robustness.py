@@ -16,7 +16,8 @@ Every cell selects ``model.pt`` by validation IoU (full masks, the paper's choic
 the cost of selecting without masks is measured on the same run. Writes ``<out>/results.{json,md}`` after every cell
 from every finished cell in ``<out>`` (two processes, e.g. one per method, may share ``--out``); ``--publish`` copies
 them to ``benchmarks/results/robustness_cpu.{json,md}`` and draws ``docs/images/robustness_cpu.png`` (:func:`plot_results`);
-``--report_only`` does only that, from the cells finished so far. Resumable like table1: a finished cell is not rerun, an
+``--report_only`` does only that, from the cells finished so far; ``--from_published`` counts the published cells as
+finished (a fresh checkout continues the sweep). Resumable like table1: a finished cell is not rerun, an
 interrupted one resumes from its last checkpoint. An S2L cell starts its main stage from the end of
 its S2L+R1+R4 twin's warm-up when that has passed it (the warm-up does not depend on the method). Run the same command twice at once (one process per core, each
 with ``OMP_NUM_THREADS=1``) and the two share the cells (:func:`claim`).
@@ -224,6 +225,19 @@ def plot_results(records: list[dict], path: str | os.PathLike | None = None):
     return fig
 
 
+def restore_published(out: Path, published: Path = RESULTS / "robustness_cpu.json") -> list[str]:
+    """Write the records of ``published`` into the cells of ``out`` that have none, so a fresh checkout continues the
+    sweep instead of retraining what is already measured (``--from_published``). Returns the cells restored."""
+    restored = []
+    for record in json.loads(published.read_text()) if published.is_file() else []:
+        cell = out / table1.cell_name(record["dataset"], record["method"], record["fold"], record["seed"], record.get("variant"))
+        if not (cell / "robustness_record.json").is_file():
+            cell.mkdir(parents=True, exist_ok=True)
+            (cell / "robustness_record.json").write_text(json.dumps(record, indent=1) + "\n")
+            restored.append(cell.name)
+    return restored
+
+
 def write_results(out: Path, publish: bool) -> list[dict]:
     """``<out>/results.{json,md}`` of every finished cell in ``out`` (atomic); with ``publish``, copied to ``benchmarks/results``."""
     order = {"s2l_r1r4": 0, "s2l": 1}
@@ -266,10 +280,15 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--keep_checkpoints", action="store_true",
                         help="keep every training checkpoint of the cells trained from now on (for benchmarks/selection_study.py; ~0.3 GB each)")
     parser.add_argument("--report_only", action="store_true", help="write (and with --publish publish) the results of the finished cells; run none")
+    parser.add_argument("--from_published", action="store_true",
+                        help="cells of benchmarks/results/robustness_cpu.json that --out lacks count as finished (their records are copied in)")
     args = parser.parse_args(argv)
     root = Path(args.data_root or default_data_root()).resolve()
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    if args.from_published:
+        for name in restore_published(out):
+            print(f"restored from the published results: {name}")
     if args.report_only:
         write_results(out, args.publish)
         return out / "results.json"

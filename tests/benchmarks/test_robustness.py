@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -62,3 +63,17 @@ def test_a_cell_is_claimed_by_one_live_process_at_a_time(tmp_path):
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
     (cell / robustness.LOCK).write_text(finished.stdout.strip())  # the pid of a process that has exited
     assert robustness.claim(cell) and (cell / robustness.LOCK).read_text() == str(os.getpid())  # a stale lock is taken over
+
+
+def test_published_cells_are_restored_without_overwriting_a_finished_one(tmp_path):
+    published = tmp_path / "robustness_cpu.json"
+    records = [{**RECORD, "method": "s2l_r1r4", "dataset": "dsb_fluo", "fold": 0, "seed": 0, "variant": variant} for variant in ("ratio0.1", "ratio0.3")]
+    published.write_text(json.dumps(records))
+    out = tmp_path / "runs"
+    kept = out / "dsb_fluo_s2l_r1r4-ratio0.3_fold0_seed0" / "robustness_record.json"
+    kept.parent.mkdir(parents=True)
+    kept.write_text('{"mine": 1}')
+    assert robustness.restore_published(out, published) == ["dsb_fluo_s2l_r1r4-ratio0.1_fold0_seed0"]
+    assert json.loads((out / "dsb_fluo_s2l_r1r4-ratio0.1_fold0_seed0" / "robustness_record.json").read_text()) == records[0]
+    assert json.loads(kept.read_text()) == {"mine": 1}
+    assert robustness.restore_published(out, tmp_path / "absent.json") == []
