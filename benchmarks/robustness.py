@@ -225,15 +225,25 @@ def plot_results(records: list[dict], path: str | os.PathLike | None = None):
     return fig
 
 
+RECORD_FILE = "robustness_record.json"
+"""A finished cell's record, in its folder under ``--out``."""
+
+
+def write_text(path: Path, text: str) -> None:
+    """``path`` holds the old text or the whole new one, never a part (a kill mid-write leaves the cell as it was)."""
+    from monai_scribble.utils.atomic import atomic_write
+
+    atomic_write(path, lambda temporary: Path(temporary).write_text(text))
+
+
 def restore_published(out: Path, published: Path = RESULTS / "robustness_cpu.json") -> list[str]:
     """Write the records of ``published`` into the cells of ``out`` that have none, so a fresh checkout continues the
     sweep instead of retraining what is already measured (``--from_published``). Returns the cells restored."""
     restored = []
     for record in json.loads(published.read_text()) if published.is_file() else []:
         cell = out / table1.cell_name(record["dataset"], record["method"], record["fold"], record["seed"], record.get("variant"))
-        if not (cell / "robustness_record.json").is_file():
-            cell.mkdir(parents=True, exist_ok=True)
-            (cell / "robustness_record.json").write_text(json.dumps(record, indent=1) + "\n")
+        if not (cell / RECORD_FILE).is_file():
+            write_text(cell / RECORD_FILE, json.dumps(record, indent=1) + "\n")
             restored.append(cell.name)
     return restored
 
@@ -242,12 +252,12 @@ def write_results(out: Path, publish: bool) -> list[dict]:
     """``<out>/results.{json,md}`` of every finished cell in ``out`` (atomic); with ``publish``, copied to ``benchmarks/results``."""
     order = {"s2l_r1r4": 0, "s2l": 1}
     records = []
-    for path in sorted(out.glob("*/robustness_record.json")):
+    for path in sorted(out.glob(f"*/{RECORD_FILE}")):
         record = json.loads(path.read_text())
         if "scribble_accuracy_curve" not in record and (path.parent / "tensorboard").is_dir():  # the label-free choice's curve
             epochs, values = table1.validation_curve(path.parent, tag="val_scribble_accuracy")
             record["scribble_accuracy_curve"] = {"epochs": epochs, "val_scribble_accuracy": values}
-            path.write_text(json.dumps(record, indent=1) + "\n")
+            write_text(path, json.dumps(record, indent=1) + "\n")
         study = path.parent / "selection_study.json"  # benchmarks/selection_study.py on the cell's kept checkpoints
         if study.is_file() and "summary" in (study_result := json.loads(study.read_text())):
             epochs = [row["epoch"] for row in study_result["checkpoints"]]
@@ -255,9 +265,7 @@ def write_results(out: Path, publish: bool) -> list[dict]:
         records.append(record)
     records.sort(key=lambda r: (order.get(r["method"], 9), r["style"], r["scribble_ratio"]))
     for name, text in (("results.json", json.dumps(records, indent=1) + "\n"), ("results.md", markdown(records))):
-        temporary = out / f".{name}.{os.getpid()}"
-        temporary.write_text(text)
-        os.replace(temporary, out / name)
+        write_text(out / name, text)
         if publish:
             shutil.copyfile(out / name, RESULTS / f"robustness_cpu{Path(name).suffix}")
     if publish and records:
@@ -296,8 +304,8 @@ def main(argv: list[str] | None = None) -> Path:
     budget = out / f"strokes_budget{args.strokes_budget:g}.json"
     if args.strokes_budget and not budget.is_file():
         ratio, skeleton_px, stroke_px = matched_stroke_ratio(training_label_maps(args.dataset, root, out), args.strokes_budget, args.seed)
-        budget.write_text(json.dumps({"skeleton_ratio": args.strokes_budget, "stroke_ratio": ratio, "skeleton_pixels": skeleton_px,
-                                      "stroke_pixels": stroke_px, "seed": args.seed}, indent=1) + "\n")  # fmt: skip
+        write_text(budget, json.dumps({"skeleton_ratio": args.strokes_budget, "stroke_ratio": ratio, "skeleton_pixels": skeleton_px,
+                                           "stroke_pixels": stroke_px, "seed": args.seed}, indent=1) + "\n")  # fmt: skip
     cells = [(f"ratio{r:g}", "skeleton", r) for r in args.ratios[:1]]
     if args.strokes_budget:
         cells.append((f"strokes-budget{args.strokes_budget:g}", "strokes", json.loads(budget.read_text())["stroke_ratio"]))
@@ -307,7 +315,7 @@ def main(argv: list[str] | None = None) -> Path:
     for method in args.methods:
         for variant, style, ratio in cells:
             cell = out / table1.cell_name(args.dataset, method, 0, args.seed, variant)
-            record_path = cell / "robustness_record.json"
+            record_path = cell / RECORD_FILE
             if record_path.is_file() or not claim(cell):  # finished, or being run by another process of this command
                 continue
             try:
@@ -324,7 +332,7 @@ def main(argv: list[str] | None = None) -> Path:
                         record[key] = choice
                 if style == "strokes":
                     record["strokes_budget"] = json.loads(budget.read_text())
-                record_path.write_text(json.dumps(record, indent=1) + "\n")
+                write_text(record_path, json.dumps(record, indent=1) + "\n")
             finally:
                 (cell / LOCK).unlink(missing_ok=True)
             write_results(out, args.publish)  # after every cell: a stopped session keeps the finished ones
