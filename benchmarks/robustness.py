@@ -193,7 +193,7 @@ def plot_results(records: list[dict], path: str | os.PathLike | None = None):
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.8))
     for ax, (metric, title) in zip(axes, (("iou", "test IoU"), ("mdice_legacy", "test mDice (legacy)"))):
         for k, method in enumerate(sorted({r["method"] for r in records}, key=lambda m: m != "s2l_r1r4")):
             colour = f"C{k}"
@@ -217,8 +217,10 @@ def plot_results(records: list[dict], path: str | os.PathLike | None = None):
         ax.set_title(title)
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    # below both panels, where it hides no point
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=2, frameon=False)
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
     if path is not None:
         fig.savefig(path, dpi=110)
         plt.close(fig)
