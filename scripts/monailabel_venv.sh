@@ -22,6 +22,11 @@
 # This project is (re)installed into it each run, without dependencies, from the current checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# a temporary folder of its own, removed however the script ends: importing torch in the checks makes an
+# (empty) torchinductor_<user> folder in the temp dir, and pip unpacks there
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+export TMPDIR="$scratch"
 venv="${MONAI_SCRIBBLE_MONAILABEL_VENV:-$HOME/.cache/monai_scribble/monailabel-venv}"
 stamp="$venv/monai_scribble-requirements.txt"
 python="${PYTHON:-python3}"
