@@ -229,6 +229,10 @@ def plot_results(records: list[dict], path: str | os.PathLike | None = None):
 
 RECORD_FILE = "robustness_record.json"
 """A finished cell's record, in its folder under ``--out``."""
+STUDY_FILE = "selection_study.json"
+"""``benchmarks/selection_study.py``'s result on a cell's kept checkpoints, in its folder under ``--out``."""
+PUBLISHED_STUDIES = RESULTS / "selection_study_cpu.json"
+"""Every finished study, by cell folder name, with its per-checkpoint scores (published with ``--publish``)."""
 
 
 def write_text(path: Path, text: str) -> None:
@@ -238,38 +242,47 @@ def write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda temporary: Path(temporary).write_text(text))
 
 
-def restore_published(out: Path, published: Path = RESULTS / "robustness_cpu.json") -> list[str]:
-    """Write the records of ``published`` into the cells of ``out`` that have none, so a fresh checkout continues the
-    sweep instead of retraining what is already measured (``--from_published``). Returns the cells restored."""
+def restore_published(out: Path, published: Path = RESULTS / "robustness_cpu.json", studies: Path = PUBLISHED_STUDIES) -> list[str]:
+    """Write the records of ``published`` and the selection studies of ``studies`` into the cells of ``out`` that have
+    none, so a fresh checkout continues the sweep instead of retraining what is already measured, and republishes the
+    studies it has not rerun (``--from_published``). Returns the files restored, relative to ``out``."""
     restored = []
     for record in json.loads(published.read_text()) if published.is_file() else []:
         cell = out / table1.cell_name(record["dataset"], record["method"], record["fold"], record["seed"], record.get("variant"))
         if not (cell / RECORD_FILE).is_file():
             write_text(cell / RECORD_FILE, json.dumps(record, indent=1) + "\n")
-            restored.append(cell.name)
+            restored.append(f"{cell.name}/{RECORD_FILE}")
+    for name, study in (json.loads(studies.read_text()) if studies.is_file() else {}).items():
+        if not (out / name / STUDY_FILE).is_file():
+            write_text(out / name / STUDY_FILE, json.dumps(study, indent=1))
+            restored.append(f"{name}/{STUDY_FILE}")
     return restored
 
 
 def write_results(out: Path, publish: bool) -> list[dict]:
-    """``<out>/results.{json,md}`` of every finished cell in ``out`` (atomic); with ``publish``, copied to ``benchmarks/results``."""
+    """``<out>/results.{json,md}`` of every finished cell in ``out`` (atomic); with ``publish``, copied to ``benchmarks/results``,
+    and the cells' finished selection studies to :data:`PUBLISHED_STUDIES`."""
     order = {"s2l_r1r4": 0, "s2l": 1}
-    records = []
+    records, studies = [], {}
     for path in sorted(out.glob(f"*/{RECORD_FILE}")):
         record = json.loads(path.read_text())
         if "scribble_accuracy_curve" not in record and (path.parent / "tensorboard").is_dir():  # the label-free choice's curve
             epochs, values = table1.validation_curve(path.parent, tag="val_scribble_accuracy")
             record["scribble_accuracy_curve"] = {"epochs": epochs, "val_scribble_accuracy": values}
             write_text(path, json.dumps(record, indent=1) + "\n")
-        study = path.parent / "selection_study.json"  # benchmarks/selection_study.py on the cell's kept checkpoints
+        study = path.parent / STUDY_FILE  # benchmarks/selection_study.py on the cell's kept checkpoints
         if study.is_file() and "summary" in (study_result := json.loads(study.read_text())):
             epochs = [row["epoch"] for row in study_result["checkpoints"]]
             record["selection_study"] = {"epochs": [min(epochs), max(epochs)], "checkpoints": len(epochs), **study_result["summary"]}
+            studies[path.parent.name] = study_result
         records.append(record)
     records.sort(key=lambda r: (order.get(r["method"], 9), r["style"], r["scribble_ratio"]))
     for name, text in (("results.json", json.dumps(records, indent=1) + "\n"), ("results.md", markdown(records))):
         write_text(out / name, text)
         if publish:
             shutil.copyfile(out / name, RESULTS / f"robustness_cpu{Path(name).suffix}")
+    if publish and studies:
+        write_text(PUBLISHED_STUDIES, json.dumps(studies, indent=1) + "\n")
     if publish and records:
         plot_results(records, FIGURE)
     return records

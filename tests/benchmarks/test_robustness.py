@@ -65,15 +65,38 @@ def test_a_cell_is_claimed_by_one_live_process_at_a_time(tmp_path):
     assert robustness.claim(cell) and (cell / robustness.LOCK).read_text() == str(os.getpid())  # a stale lock is taken over
 
 
-def test_published_cells_are_restored_without_overwriting_a_finished_one(tmp_path):
-    published = tmp_path / "robustness_cpu.json"
+def test_published_cells_and_studies_are_restored_without_overwriting_a_finished_one(tmp_path):
+    published, studies = tmp_path / "robustness_cpu.json", tmp_path / "selection_study_cpu.json"
     records = [{**RECORD, "method": "s2l_r1r4", "dataset": "dsb_fluo", "fold": 0, "seed": 0, "variant": variant} for variant in ("ratio0.1", "ratio0.3")]
     published.write_text(json.dumps(records))
+    names = ["dsb_fluo_s2l_r1r4-ratio0.1_fold0_seed0", "dsb_fluo_s2l_r1r4-ratio0.3_fold0_seed0"]
+    studies.write_text(json.dumps({name: {"checkpoints": [{"epoch": 10}], "summary": {"run": name}} for name in names}))
     out = tmp_path / "runs"
-    kept = out / "dsb_fluo_s2l_r1r4-ratio0.3_fold0_seed0" / "robustness_record.json"
+    kept, kept_study = out / names[1] / robustness.RECORD_FILE, out / names[1] / robustness.STUDY_FILE
     kept.parent.mkdir(parents=True)
     kept.write_text('{"mine": 1}')
-    assert robustness.restore_published(out, published) == ["dsb_fluo_s2l_r1r4-ratio0.1_fold0_seed0"]
-    assert json.loads((out / "dsb_fluo_s2l_r1r4-ratio0.1_fold0_seed0" / "robustness_record.json").read_text()) == records[0]
-    assert json.loads(kept.read_text()) == {"mine": 1}
-    assert robustness.restore_published(out, tmp_path / "absent.json") == []
+    kept_study.write_text('{"checkpoints": []}')
+    assert robustness.restore_published(out, published, studies) == [f"{names[0]}/{robustness.RECORD_FILE}", f"{names[0]}/{robustness.STUDY_FILE}"]
+    assert json.loads((out / names[0] / robustness.RECORD_FILE).read_text()) == records[0]
+    assert json.loads((out / names[0] / robustness.STUDY_FILE).read_text()) == {"checkpoints": [{"epoch": 10}], "summary": {"run": names[0]}}
+    assert json.loads(kept.read_text()) == {"mine": 1} and json.loads(kept_study.read_text()) == {"checkpoints": []}
+    assert robustness.restore_published(out, tmp_path / "absent.json", tmp_path / "absent_too.json") == []
+
+
+def test_results_carry_each_finished_study_and_publish_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(robustness, "RESULTS", tmp_path / "published")
+    monkeypatch.setattr(robustness, "PUBLISHED_STUDIES", tmp_path / "published" / "selection_study_cpu.json")
+    monkeypatch.setattr(robustness, "plot_results", lambda records, path: None)
+    (tmp_path / "published").mkdir()
+    out = tmp_path / "runs"
+    study = {"checkpoints": [{"epoch": 70}, {"epoch": 300}], "summary": {"criteria": STUDY["criteria"]}}
+    for name, study_text in (("done", json.dumps(study)), ("running", '{"checkpoints": [{"epoch": 10}]}'), ("none", None)):
+        (out / name).mkdir(parents=True)
+        (out / name / robustness.RECORD_FILE).write_text(json.dumps({**RECORD, "variant": name}))
+        if study_text is not None:
+            (out / name / robustness.STUDY_FILE).write_text(study_text)
+    records = {r["variant"]: r for r in robustness.write_results(out, publish=True)}
+    assert records["done"]["selection_study"] == {"epochs": [70, 300], "checkpoints": 2, "criteria": STUDY["criteria"]}
+    assert "selection_study" not in records["running"] and "selection_study" not in records["none"]  # unfinished or absent
+    assert json.loads(robustness.PUBLISHED_STUDIES.read_text()) == {"done": study}
+    assert (tmp_path / "published" / "robustness_cpu.md").read_text() == (out / "results.md").read_text()
