@@ -180,7 +180,23 @@ def markdown(records: list[dict]) -> str:
         lines.append("\n† chosen by `benchmarks/selection_study.py` among the kept training checkpoints of the cell, or of a re-run "
                      "of its command that reproduces it (`selection_study.run`; epochs in `selection_study.epochs`), scoring them "
                      "as the bundle scores its validations.")  # fmt: skip
+        lines += ["", *criteria_markdown(records)]
     return "\n".join(lines) + "\n"
+
+
+def criteria_markdown(records: list[dict]) -> list[str]:
+    """Lines of a table of every label-free criterion of the cells' selection studies: the test IoU given up against
+    the choice by validation IoU, and the epoch chosen."""
+    studied = [r for r in records if "selection_study" in r]
+    criteria = list(studied[0]["selection_study"]["criteria"])
+    lines = ["Test IoU given up by each label-free criterion of `benchmarks/selection_study.py` against the choice by validation IoU "
+             "(epoch chosen):", "", "| method | scribbles | ratio | checkpoints | " + " | ".join(criteria) + " |",
+             "|---|---|---|---|" + "---|" * len(criteria)]  # fmt: skip
+    for r in studied:
+        study = r["selection_study"]
+        gaps = [f"{study['criteria'][c]['iou_gap']:+.4f} ({study['criteria'][c]['epoch']})" if c in study["criteria"] else "n/a" for c in criteria]
+        lines.append(f"| {r['method']} | {r['style']} | {r['scribble_ratio']:g} | {study['checkpoints']} | " + " | ".join(gaps) + " |")
+    return lines
 
 
 def plot_results(records: list[dict], path: str | os.PathLike | None = None):

@@ -37,7 +37,8 @@ BY_SCRIBBLE = {"metrics": {"mdice_legacy": {"mean": 0.65}, "iou": {"mean": 0.5}}
 RECORD = {"method": "s2l", "style": "strokes", "scribble_ratio": 0.125, "pixels": {"nucleus_pixels": 10, "background_pixels": 20},
           "metrics": METRICS, "label_free_choice": BY_SCRIBBLE, "convergence": {"best_epoch": 90}, "train_seconds": 12.3}  # fmt: skip
 BY_INSTANCES = {"metrics": {"mdice_legacy": {"mean": 0.69}, "iou": {"mean": 0.58}}, "epoch": 80}
-STUDY = {"epochs": [70, 300], "criteria": {"scribble_instances": {"mdice_legacy": 0.68, "iou": 0.55, "epoch": 100}}}
+STUDY = {"epochs": [70, 300], "checkpoints": 24, "criteria": {"scribble_instances": {"mdice_legacy": 0.68, "iou": 0.55, "epoch": 100, "iou_gap": 0.05},
+                                                                "confidence": {"mdice_legacy": 0.3, "iou": 0.2, "epoch": 300, "iou_gap": 0.4}}}
 
 
 @pytest.mark.parametrize(
@@ -54,6 +55,8 @@ def test_markdown_row_gives_each_choice_and_its_gap(extra, row):
     lines = robustness.markdown([{**RECORD, **extra}]).splitlines()
     assert row in lines and lines.index(row) == 2
     assert any(line.startswith("† chosen by `benchmarks/selection_study.py`") for line in lines) == ("†" in row)
+    criteria_row = "| s2l | strokes | 0.125 | 24 | +0.0500 (100) | +0.4000 (300) |"  # every criterion of the study
+    assert (criteria_row in lines) == ("†" in row)
 
 
 def test_a_cell_is_claimed_by_one_live_process_at_a_time(tmp_path):
@@ -89,7 +92,7 @@ def test_results_carry_each_finished_study_and_publish_them(tmp_path, monkeypatc
     monkeypatch.setattr(robustness, "plot_results", lambda records, path: None)
     (tmp_path / "published").mkdir()
     out = tmp_path / "runs"
-    study = {"checkpoints": [{"epoch": 70}, {"epoch": 300}], "summary": {"criteria": STUDY["criteria"]}}
+    study = {"checkpoints": [{"epoch": 70}, {"epoch": 300}], "summary": {"criteria": STUDY["criteria"]}}  # its "checkpoints": the rows
     for name, study_text in (("done", json.dumps(study)), ("running", '{"checkpoints": [{"epoch": 10}]}'), ("none", None)):
         (out / name).mkdir(parents=True)
         (out / name / robustness.RECORD_FILE).write_text(json.dumps({**RECORD, "variant": name}))
