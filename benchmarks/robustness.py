@@ -196,6 +196,8 @@ def criteria_markdown(records: list[dict]) -> list[str]:
         study = r["selection_study"]
         gaps = [f"{study['criteria'][c]['iou_gap']:+.4f} ({study['criteria'][c]['epoch']})" if c in study["criteria"] else "n/a" for c in criteria]
         lines.append(f"| {r['method']} | {r['style']} | {r['scribble_ratio']:g} | {study['checkpoints']} | " + " | ".join(gaps) + " |")
+    means = [np.mean([r["selection_study"]["criteria"][c]["iou_gap"] for r in studied if c in r["selection_study"]["criteria"]]) for c in criteria]
+    lines.append(f"| mean of {len(studied)} | | | | " + " | ".join(f"{m:+.4f}" for m in means) + " |")
     return lines
 
 

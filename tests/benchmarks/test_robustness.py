@@ -57,6 +57,7 @@ def test_markdown_row_gives_each_choice_and_its_gap(extra, row):
     assert any(line.startswith("† chosen by `benchmarks/selection_study.py`") for line in lines) == ("†" in row)
     criteria_row = "| s2l | strokes | 0.125 | 24 | +0.0500 (100) | +0.4000 (300) |"  # every criterion of the study
     assert (criteria_row in lines) == ("†" in row)
+    assert ("| mean of 1 | | | | +0.0500 | +0.4000 |" in lines) == ("†" in row)
 
 
 def test_a_cell_is_claimed_by_one_live_process_at_a_time(tmp_path):
