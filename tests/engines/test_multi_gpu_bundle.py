@@ -34,8 +34,8 @@ def ddp_run(tmp_path_factory) -> tuple[Path, str]:
         "--num_synthetic_images", "11", "--crop_size", "128", "--batch_size", "2", "--max_samples", "300",
         "--max_epochs", "1", "--warmup_epochs", "0", "--ema_period", "1", "--val_interval", "1",
     ]  # fmt: skip
-    # torchrun leaves a torchelastic_* log folder in the temp dir: keep it (and any other temp file) in pytest's tmp
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path_factory.mktemp("ddp_tmp"))}
+    # torchrun leaves a torchelastic_* log folder in the temp dir: the session's own (conftest.py), removed at the end
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, cwd=output, env=env, capture_output=True, text=True, timeout=600)
     log = result.stdout + result.stderr  # 6 training images (3 per rank), 3 validation images (2 + 1: uneven)
     assert result.returncode == 0, log[-4000:]

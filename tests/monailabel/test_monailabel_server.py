@@ -106,8 +106,6 @@ def server(tmp_path_factory):
                     "--set", "ema_threshold=0.52"],
                    check=True, cwd=REPO_ROOT, env=env, timeout=120)  # fmt: skip
     port = free_port()
-    # the server's temporary files (uploads, inference results) stay in pytest's tmp folder
-    env = {**env, "TMPDIR": str(tmp_path_factory.mktemp("monailabel_tmp"))}
     log = open(root / "server.log", "w")
     process = subprocess.Popen(
         [str(VENV / "bin" / "monailabel"), "start_server", "--app", str(app), "--studies", str(studies), "--host", "127.0.0.1",
